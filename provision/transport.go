@@ -1,0 +1,37 @@
+// Package provision talks to hosts: the SSH transport, facts, the runner that
+// plans and applies steps, backups, the per-host journal and the lock. It is the
+// only package that opens connections.
+package provision
+
+import (
+	"context"
+	"io"
+	"os"
+)
+
+// Result is what one remote command produced.
+type Result struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+}
+
+// Transport is one host's connection. Implementations must be safe for use by
+// one goroutine at a time per call, and count every network round trip.
+type Transport interface {
+	// Run executes cmd through the remote shell (as root: via sudo when the
+	// login user is not root). stdin may be nil. A non-zero exit is NOT an
+	// error: err is only for transport failures and timeouts.
+	Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error)
+	// ReadFile returns a file's content; os.ErrNotExist when absent.
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// WriteFileAtomic writes via a temp file in the same directory, sets mode
+	// and owner ("user:group"), fsyncs and renames, so readers never see a
+	// partial file.
+	WriteFileAtomic(ctx context.Context, path string, data []byte, mode os.FileMode, owner string) error
+	// RoundTrips is how many network round trips this transport has made.
+	RoundTrips() int64
+	// Name is the inventory host name (for errors).
+	Name() string
+	Close() error
+}
