@@ -1,4 +1,5 @@
-package provision
+// Package facts describes a host's OS, detected like rig does: os-release ID first, then ID_LIKE.
+package facts
 
 import (
 	"bufio"

@@ -1,0 +1,112 @@
+package steps
+
+import (
+	"fmt"
+
+	"github.com/hadeploy/hadeploy/provision/facts"
+)
+
+// distro is the one table of per-family differences: paths, package and
+// service names, and validator commands. Steps choose a row from facts.
+type distro struct {
+	Family string
+
+	WebPackage     string
+	WebService     string
+	WebCheck       string // validates the whole Apache config
+	WebDocRoot     string
+	WebPortsFile   string // Debian: ports.conf (owned by hadeploy)
+	WebVhostFile   string // Debian: the default vhost (owned by hadeploy)
+	WebMainConf    string // RHEL: httpd.conf (edited: Listen line only)
+	WebLogDir      string // ${APACHE_LOG_DIR} on Debian
+	HAProxyCfg     string
+	HAProxySocket  string
+	HAProxyPidfile string
+	KeepalivedCfg  string
+	RsyslogDropIn  string
+	// RsyslogDistroSnippet is the haproxy package's own rsyslog file, if any.
+	RsyslogDistroSnippet string
+	CronPackage          string
+	CronService          string
+	CronFile             string
+	TimePackage          string
+	// TimeCommand is the one-shot sync run from cron; %s is the server.
+	TimeCommand string
+	TimeNote    string
+}
+
+var debian = distro{
+	Family:               facts.FamilyDebian,
+	WebPackage:           "apache2",
+	WebService:           "apache2",
+	WebCheck:             "apache2ctl configtest",
+	WebDocRoot:           "/var/www/html",
+	WebPortsFile:         "/etc/apache2/ports.conf",
+	WebVhostFile:         "/etc/apache2/sites-available/000-default.conf",
+	WebLogDir:            "${APACHE_LOG_DIR}",
+	HAProxyCfg:           "/etc/haproxy/haproxy.cfg",
+	HAProxySocket:        "/run/haproxy/admin.sock",
+	HAProxyPidfile:       "/run/haproxy.pid",
+	KeepalivedCfg:        "/etc/keepalived/keepalived.conf",
+	RsyslogDropIn:        "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
+	RsyslogDistroSnippet: "/etc/rsyslog.d/49-haproxy.conf",
+	CronPackage:          "cron",
+	CronService:          "cron",
+	CronFile:             "/etc/cron.d/hadeploy-timesync",
+	TimePackage:          "ntpdate",
+	TimeCommand:          "/usr/sbin/ntpdate -u %s",
+	TimeNote:             "time sync: ntpdate from cron (as in the article; on Debian 12 ntpdate is the ntpsec shim)",
+}
+
+var rhel = distro{
+	Family:         facts.FamilyRHEL,
+	WebPackage:     "httpd",
+	WebService:     "httpd",
+	WebCheck:       "httpd -t",
+	WebDocRoot:     "/var/www/html",
+	WebMainConf:    "/etc/httpd/conf/httpd.conf",
+	HAProxyCfg:     "/etc/haproxy/haproxy.cfg",
+	HAProxySocket:  "/var/lib/haproxy/stats",
+	HAProxyPidfile: "/run/haproxy.pid",
+	KeepalivedCfg:  "/etc/keepalived/keepalived.conf",
+	RsyslogDropIn:  "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
+	CronPackage:    "cronie",
+	CronService:    "crond",
+	CronFile:       "/etc/cron.d/hadeploy-timesync",
+	TimePackage:    "chrony",
+	// RHEL 8+ ships no ntpdate: chronyd's one-shot mode is the equivalent.
+	TimeCommand: "/usr/sbin/chronyd -q 'server %s iburst'",
+	TimeNote:    "time sync: chronyd -q from cron (RHEL 8+ ships no ntpdate)",
+}
+
+// CheckScript is the keepalived health tracker for haproxy (same path on
+// every family; root-owned directory so script security accepts it).
+const CheckScript = "/usr/local/libexec/hadeploy/check-haproxy"
+
+func distroFor(family string) (*distro, error) {
+	switch family {
+	case facts.FamilyDebian:
+		return &debian, nil
+	case facts.FamilyRHEL:
+		return &rhel, nil
+	}
+	return nil, fmt.Errorf("no profile for OS family %q", family)
+}
+
+func (d *distro) paths() []string {
+	ps := []string{d.WebDocRoot + "/index.html", d.HAProxyCfg, d.KeepalivedCfg, d.RsyslogDropIn, d.CronFile, CheckScript}
+	for _, p := range []string{d.WebPortsFile, d.WebVhostFile, d.WebMainConf, d.RsyslogDistroSnippet} {
+		if p != "" {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+func (d *distro) packages() []string {
+	return []string{d.WebPackage, "haproxy", "keepalived", "rsyslog", d.CronPackage, d.TimePackage}
+}
+
+func (d *distro) services() []string {
+	return []string{d.WebService, "haproxy", "keepalived", "rsyslog", d.CronService}
+}

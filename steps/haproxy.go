@@ -1,0 +1,108 @@
+package steps
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hadeploy/hadeploy/inventory"
+)
+
+// HAProxy renders the article's load balancer: global/defaults, one frontend
+// with stats and ACL routing, and one backend per inventory backend.
+type HAProxy struct{}
+
+func (HAProxy) Name() string                   { return "haproxy" }
+func (HAProxy) Applies(h *inventory.Host) bool { return h.HasRole(inventory.RoleLB) }
+
+// haproxyModel is the typed model the template renders.
+type haproxyModel struct {
+	Socket, Pidfile string
+	MaxConn         int
+	Port            int
+	StatsURI        string
+	StatsAuth       string // user:password, empty for none
+	ACLs            []haproxyACL
+	DefaultBackend  string
+	Backends        []haproxyBackend
+}
+
+type haproxyACL struct {
+	Name, Match, Backend string
+}
+
+type haproxyBackend struct {
+	Name        string
+	CheckMethod string
+	CheckPath   string
+	Servers     []haproxyServer
+}
+
+type haproxyServer struct {
+	Name, Address     string
+	Port, Weight      int
+	Inter, Rise, Fall int
+}
+
+func (HAProxy) Desired(t Target) (*Desired, error) {
+	d, err := distroFor(t.Facts.Family)
+	if err != nil {
+		return nil, err
+	}
+	m, err := haproxyFor(t.Cluster, d)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := render("haproxy.cfg.tmpl", m)
+	if err != nil {
+		return nil, err
+	}
+	return &Desired{
+		Step:     "haproxy",
+		Packages: []string{"haproxy"},
+		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
+			Validate: "haproxy -c -f %s", Secret: m.StatsAuth != ""}},
+		Services: []Service{{Name: "haproxy", OnChange: Reload}},
+	}, nil
+}
+
+func haproxyFor(c *inventory.Cluster, d *distro) (haproxyModel, error) {
+	h := c.HAProxy
+	m := haproxyModel{
+		Socket: d.HAProxySocket, Pidfile: d.HAProxyPidfile, MaxConn: h.MaxConn, Port: h.Port,
+		StatsURI: h.StatsURI, DefaultBackend: h.DefaultBackend,
+	}
+	if h.StatsAuth != nil {
+		m.StatsAuth = h.StatsAuth.User + ":" + h.StatsAuth.Password
+	}
+	for i, r := range h.Routes {
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("route%d", i+1)
+		}
+		a := haproxyACL{Name: name, Backend: r.Backend}
+		if r.Host != "" {
+			// Compare the Host header without its port: "www.a.com:80" must match too.
+			a.Match = "req.hdr(host),field(1,:),lower -m str " + strings.ToLower(r.Host)
+		} else {
+			// path stops before '?', so query strings do not defeat suffix matching.
+			sfx := append([]string(nil), r.PathSuffix...)
+			sort.Strings(sfx)
+			a.Match = "path_end -i " + strings.Join(sfx, " ")
+		}
+		m.ACLs = append(m.ACLs, a)
+	}
+	for _, b := range h.Backends {
+		hb := haproxyBackend{Name: b.Name, CheckMethod: c.HealthMethod(), CheckPath: c.HealthPath()}
+		for _, s := range b.Servers {
+			host := c.Host(s.Host)
+			if host == nil {
+				return m, fmt.Errorf("backend %s: unknown host %s", b.Name, s.Host)
+			}
+			hb.Servers = append(hb.Servers, haproxyServer{Name: host.Name, Address: host.Address,
+				Port: c.Web.Port, Weight: s.Weight, Inter: h.CheckInter, Rise: h.Rise, Fall: h.Fall})
+		}
+		m.Backends = append(m.Backends, hb)
+	}
+	return m, nil
+}

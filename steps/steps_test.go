@@ -1,0 +1,171 @@
+package steps
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/provision/facts"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// seedCluster is the article's cluster, built by hand so these tests do not
+// depend on the loader's defaults.
+func seedCluster() *inventory.Cluster {
+	c := &inventory.Cluster{Name: "seed",
+		Hosts: []*inventory.Host{
+			{Name: "web1", Address: "192.168.83.129", Roles: []string{"web"}},
+			{Name: "web2", Address: "192.168.83.130", Roles: []string{"web"}},
+			{Name: "haproxy1", Address: "192.168.83.131", Roles: []string{"lb"}, Interface: "eth0", Priority: 100},
+			{Name: "haproxy2", Address: "192.168.83.132", Roles: []string{"lb"}, Interface: "eth0", Priority: 80},
+		},
+		VIP:  "192.168.83.111/24",
+		VRRP: inventory.VRRP{VirtualRouterID: 51, AdvertInt: 1, AuthPass: "linux", CheckWeight: 25, CheckInterval: 2, CheckFall: 2, CheckRise: 2},
+		Web:  inventory.Web{Port: 8080, HealthCheck: "GET /index.html"},
+		HAProxy: inventory.HAProxy{Port: 80, MaxConn: 4000, StatsURI: "/haproxy?stats", DefaultBackend: "web",
+			CheckInter: 2000, Rise: 2, Fall: 3,
+			Backends: []*inventory.Backend{
+				{Name: "web", Servers: []*inventory.Server{{Host: "web1", Weight: 1}, {Host: "web2", Weight: 1}}},
+				{Name: "www1", Servers: []*inventory.Server{{Host: "web1", Weight: 1}}},
+				{Name: "www2", Servers: []*inventory.Server{{Host: "web2", Weight: 1}}},
+				{Name: "static_web", Servers: []*inventory.Server{{Host: "web2", Weight: 1}}},
+			},
+			Routes: []*inventory.Route{
+				{Host: "www.web1.com", Backend: "www1"},
+				{Host: "www.web2.com", Backend: "www2"},
+				{Name: "is_static", PathSuffix: []string{".css", ".jpg", ".png", ".js"}, Backend: "static_web"},
+			}},
+		Time: inventory.Time{Server: "time.nist.gov", Schedule: "*/10 * * * *"},
+	}
+	c.VIPPrefix = netip.MustParsePrefix(c.VIP)
+	return c
+}
+
+var families = map[string]facts.Facts{
+	"debian": {ID: "debian", VersionID: "12", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"},
+	"rhel":   {ID: "rocky", VersionID: "9", Family: facts.FamilyRHEL, PkgMgr: "dnf", Init: "systemd"},
+}
+
+// rhelHTTPDConf is the part of a stock httpd.conf the edit touches.
+const rhelHTTPDConf = "ServerRoot \"/etc/httpd\"\n#Listen 12.34.56.78:80\nListen 80\nInclude conf.modules.d/*.conf\n"
+
+// TestGolden pins every rendered file, per family and host, and the packages,
+// checks and services each step asks for.
+func TestGolden(t *testing.T) {
+	c := seedCluster()
+	for fam, facts := range families {
+		for _, h := range c.Hosts {
+			var summary strings.Builder
+			for _, st := range All() {
+				if !st.Applies(h) {
+					continue
+				}
+				d, err := st.Desired(Target{Cluster: c, Host: h, Facts: facts})
+				if err != nil {
+					t.Fatalf("%s/%s/%s: %v", fam, h.Name, st.Name(), err)
+				}
+				fmt.Fprintf(&summary, "step %s\n  packages: %s\n  check: %s\n", d.Step, strings.Join(d.Packages, " "), d.Check)
+				for _, s := range d.Services {
+					fmt.Fprintf(&summary, "  service: %s on change %s\n", s.Name, s.OnChange)
+				}
+				for _, n := range d.Notes {
+					fmt.Fprintf(&summary, "  note: %s\n", n)
+				}
+				for _, f := range d.Files {
+					content := f.Content
+					if f.Edit != nil {
+						content, err = f.Edit([]byte(rhelHTTPDConf))
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+					fmt.Fprintf(&summary, "  file: %s mode %o owner %s validate %q secret %v\n", f.Path, f.Mode, f.Owner, f.Validate, f.Secret)
+					golden(t, filepath.Join("testdata", "golden", fam, h.Name, strings.ReplaceAll(strings.TrimPrefix(f.Path, "/"), "/", "_")), content)
+				}
+			}
+			golden(t, filepath.Join("testdata", "golden", fam, h.Name, "STEPS"), []byte(summary.String()))
+		}
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./steps -update)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from golden file:\n--- want\n%s\n--- got\n%s", path, want, got)
+	}
+}
+
+func TestSetListen(t *testing.T) {
+	out, err := setListen([]byte("Listen 80\nListen 0.0.0.0:443\n"), 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "Listen 8080\n# disabled by hadeploy: Listen 0.0.0.0:443\n" {
+		t.Errorf("got %q", out)
+	}
+	out, _ = setListen([]byte("ServerRoot x\n"), 8080)
+	if !strings.HasSuffix(string(out), "\nListen 8080\n") {
+		t.Errorf("missing Listen appended: %q", out)
+	}
+	if _, err := setListen(nil, 8080); err == nil {
+		t.Error("absent httpd.conf must be an error")
+	}
+	// Idempotent: editing the edited file changes nothing.
+	once, _ := setListen([]byte(rhelHTTPDConf), 8080)
+	twice, _ := setListen(once, 8080)
+	if string(once) != string(twice) {
+		t.Errorf("edit is not idempotent:\n%s\n%s", once, twice)
+	}
+}
+
+func TestMasterIsHighestPriority(t *testing.T) {
+	c := seedCluster()
+	d, err := Keepalived{}.Desired(Target{Cluster: c, Host: c.Host("haproxy2"), Facts: families["debian"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(d.Files[1].Content), "state BACKUP") || !strings.Contains(string(d.Files[1].Content), "priority 80") {
+		t.Errorf("haproxy2 should be BACKUP priority 80:\n%s", d.Files[1].Content)
+	}
+	if strings.Contains(string(d.Files[1].Content), "vrrp_strict") || strings.Contains(string(d.Files[1].Content), "killall") {
+		t.Error("keepalived.conf must never use vrrp_strict or killall")
+	}
+}
+
+func TestDetectionBound(t *testing.T) {
+	c := seedCluster()
+	if got := DetectionBound(c, false); got != 5 {
+		t.Errorf("keepalived stop bound = %d, want 5", got)
+	}
+	if got := DetectionBound(c, true); got != 11 {
+		t.Errorf("haproxy dead bound = %d, want 11", got)
+	}
+}
+
+func TestManagedPathsCoverBothFamilies(t *testing.T) {
+	ps := strings.Join(ManagedPaths(seedCluster()), " ")
+	for _, want := range []string{"/etc/apache2/ports.conf", "/etc/httpd/conf/httpd.conf", "/etc/haproxy/haproxy.cfg", "/etc/keepalived/keepalived.conf", CheckScript} {
+		if !strings.Contains(ps, want) {
+			t.Errorf("ManagedPaths lacks %s", want)
+		}
+	}
+}
