@@ -1,0 +1,214 @@
+package provision
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
+	"github.com/hadeploy/hadeploy/steps"
+	"github.com/pmezard/go-difflib/difflib"
+)
+
+// FileChange is one file that differs from what a step wants.
+type FileChange struct {
+	Path      string
+	Old, New  []byte
+	OldExists bool
+	Mode      uint32
+	Owner     string
+	Validate  string
+	Secret    bool
+	// Pending: the file is edited from a distro default that appears only
+	// once the package is installed, so its final content is not known yet.
+	Pending bool
+	// What changed: content and/or metadata.
+	ContentChanged, MetaChanged bool
+}
+
+// ServiceAction is what a step will do to a unit.
+type ServiceAction struct {
+	Name    string
+	Enable  bool
+	Action  string // start, reload, restart or "" (nothing)
+	Changed bool   // the step's files changed (for journaling)
+}
+
+// StepPlan is one step's difference on one host.
+type StepPlan struct {
+	Step     string
+	Files    []FileChange
+	Services []ServiceAction
+	Check    string
+	Listen   *steps.Listen
+	Notes    []string
+}
+
+// Changed reports whether the step will change anything.
+func (sp *StepPlan) Changed() bool {
+	if len(sp.Files) > 0 {
+		return true
+	}
+	for _, s := range sp.Services {
+		if s.Enable || s.Action != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// HostPlan is everything apply would do on one host.
+type HostPlan struct {
+	Host     *inventory.Host
+	Snapshot *Snapshot
+	// Packages missing on the host.
+	Packages []string
+	Steps    []*StepPlan
+}
+
+// Changes counts the changes on the host (packages count as one).
+func (hp *HostPlan) Changes() int {
+	n := 0
+	if len(hp.Packages) > 0 {
+		n++
+	}
+	for _, sp := range hp.Steps {
+		n += len(sp.Files)
+		for _, s := range sp.Services {
+			if s.Enable || s.Action != "" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// PlanHost compares the host's snapshot with what every step wants.
+func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot) (*HostPlan, error) {
+	hp := &HostPlan{Host: h, Snapshot: sn}
+	seenPkg := map[string]bool{}
+	for _, st := range playbooks.StepsFor(h) {
+		d, err := st.Desired(steps.Target{Cluster: c, Host: h, Facts: sn.Facts})
+		if err != nil {
+			return nil, fmt.Errorf("%s: step %s: %w", h.Name, st.Name(), err)
+		}
+		for _, p := range d.Packages {
+			if !sn.Packages[p] && !seenPkg[p] {
+				seenPkg[p] = true
+				hp.Packages = append(hp.Packages, p)
+			}
+		}
+		sp := &StepPlan{Step: d.Step, Check: d.Check, Listen: d.Listen, Notes: d.Notes}
+		for _, f := range d.Files {
+			cur := sn.Files[f.Path]
+			fc := FileChange{Path: f.Path, Old: cur.Content, OldExists: cur.Exists, Mode: uint32(f.Mode),
+				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret}
+			if f.Edit != nil {
+				if !cur.Exists {
+					fc.Pending = true
+				} else if fc.New, err = f.Edit(cur.Content); err != nil {
+					return nil, fmt.Errorf("%s: step %s: %s: %w", h.Name, st.Name(), f.Path, err)
+				}
+			} else {
+				fc.New = f.Content
+			}
+			fc.ContentChanged = fc.Pending || !cur.Exists || !bytes.Equal(cur.Content, fc.New)
+			fc.MetaChanged = cur.Exists && (cur.Mode != uint32(f.Mode) || cur.Owner != f.Owner)
+			if fc.ContentChanged || fc.MetaChanged {
+				sp.Files = append(sp.Files, fc)
+			}
+		}
+		for _, s := range d.Services {
+			cur, known := sn.Services[s.Name]
+			a := ServiceAction{Name: s.Name, Changed: len(sp.Files) > 0}
+			a.Enable = !known || cur.Enabled != "enabled"
+			switch {
+			case !known || cur.Active != "active":
+				a.Action = "start"
+			case a.Changed && s.OnChange == steps.Reload:
+				a.Action = "reload"
+			case a.Changed && s.OnChange == steps.Restart:
+				a.Action = "restart"
+			}
+			sp.Services = append(sp.Services, a)
+		}
+		hp.Steps = append(hp.Steps, sp)
+	}
+	return hp, nil
+}
+
+// Redactor hides secret values in anything shown or logged.
+type Redactor struct{ secrets []string }
+
+// NewRedactor collects the inventory's secrets.
+func NewRedactor(c *inventory.Cluster) *Redactor {
+	r := &Redactor{}
+	if c.VRRP.AuthPass != "" {
+		r.secrets = append(r.secrets, c.VRRP.AuthPass)
+	}
+	if c.HAProxy.StatsAuth != nil && c.HAProxy.StatsAuth.Password != "" {
+		r.secrets = append(r.secrets, c.HAProxy.StatsAuth.Password)
+	}
+	return r
+}
+
+// Redact replaces every secret with a mask.
+func (r *Redactor) Redact(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, x := range r.secrets {
+		s = strings.ReplaceAll(s, x, "********")
+	}
+	return s
+}
+
+// Diff is a unified diff of a file change with secrets masked. Secret-bearing
+// lines of files marked Secret are masked even when the secret is unknown to
+// this inventory (an old password on the host).
+func (r *Redactor) Diff(fc FileChange) string {
+	if fc.Pending {
+		return fmt.Sprintf("--- %s\n+++ %s\n(edited once the package is installed: Listen line set to the web port)\n", fc.Path, fc.Path)
+	}
+	old, nw := string(fc.Old), string(fc.New)
+	if fc.Secret {
+		old, nw = maskSecretLines(old), maskSecretLines(nw)
+	}
+	old, nw = r.Redact(old), r.Redact(nw)
+	from := fc.Path
+	if !fc.OldExists {
+		from = "/dev/null"
+	}
+	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(old), B: difflib.SplitLines(nw),
+		FromFile: from, ToFile: fc.Path, Context: 3,
+	})
+	if d == "" && fc.ContentChanged {
+		d = fmt.Sprintf("--- %s\n+++ %s\n(a secret value changed)\n", fc.Path, fc.Path)
+	}
+	if fc.MetaChanged {
+		d += fmt.Sprintf("(mode/owner set to %o %s)\n", fc.Mode, fc.Owner)
+	}
+	return d
+}
+
+var secretKeys = []string{"auth_pass", "stats auth"}
+
+func maskSecretLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		for _, k := range secretKeys {
+			if strings.HasPrefix(t, k+" ") {
+				indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+				nl := ""
+				if strings.HasSuffix(l, "\n") {
+					nl = "\n"
+				}
+				lines[i] = indent + k + " ********" + nl
+			}
+		}
+	}
+	return strings.Join(lines, "")
+}

@@ -1,0 +1,174 @@
+package provision
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hadeploy/hadeploy/provision/facts"
+)
+
+// Where hadeploy keeps its state on each host: outside every include
+// directory, so no daemon ever loads a backup.
+const (
+	StateRoot = "/var/lib/hadeploy"
+	LockDir   = StateRoot + "/lock"
+	RunsRoot  = "/var/backups/hadeploy"
+)
+
+// FileState is a file as found on the host.
+type FileState struct {
+	Exists  bool
+	Content []byte
+	Mode    uint32
+	Owner   string
+}
+
+// ServiceState is a unit as found on the host.
+type ServiceState struct {
+	Active  string // active, inactive, failed, ...
+	Enabled string // enabled, disabled, ... ("" when the unit is unknown)
+}
+
+// RunInfo is one run recorded on a host.
+type RunInfo struct {
+	ID     string
+	Status string // running, ok, failed, rolled-back
+	Meta   string // who, from where, command
+}
+
+// Snapshot is everything hadeploy needs to know about a host, read in one
+// round trip: facts, managed files, packages, services, addresses, the lock
+// and the run history.
+type Snapshot struct {
+	Facts    facts.Facts
+	Files    map[string]FileState
+	Packages map[string]bool
+	Services map[string]ServiceState
+	Addrs    []string // IPv4 addresses with prefix, all interfaces
+	Runs     []RunInfo
+	// Lock is "" when this call took (or found no) lock, else the holder's details.
+	Lock string
+	// LockTaken reports that this snapshot took the lock.
+	LockTaken bool
+}
+
+// SnapshotScript reads paths, packages and services; with lockInfo set it also
+// takes the cluster lock atomically (mkdir), expiring a lock older than
+// staleMinutes.
+func SnapshotScript(paths, packages, services []string, lockInfo string, staleMinutes int) *Script {
+	s := &Script{}
+	s.Raw(`echo "==os"; cat /etc/os-release 2>/dev/null; echo "==endos"`)
+	s.Raw(`printf '==hostname %s\n' "$(cat /etc/hostname 2>/dev/null)"`)
+	for _, p := range paths {
+		s.Line(`if [ -f %s ]; then printf '==file %%s %%s\n' "$(stat -c '%%a %%U:%%G' %s)" %s; base64 -w0 %s; echo; else printf '==nofile %%s\n' %s; fi`, p, p, p, p, p)
+	}
+	s.Raw(`if command -v dpkg-query >/dev/null 2>&1; then hd_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }; else hd_pkg() { rpm -q "$1" >/dev/null 2>&1; }; fi`)
+	for _, p := range packages {
+		s.Line(`if hd_pkg %s; then echo "==pkg %s 1"; else echo "==pkg %s 0"; fi`, p, p, p)
+	}
+	for _, u := range services {
+		s.Line(`printf '==svc %%s %%s %%s\n' %s "$(systemctl is-active %s 2>/dev/null | head -n1)" "$(systemctl is-enabled %s 2>/dev/null | head -n1)"`, u, u, u)
+	}
+	s.Raw(`ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done`)
+	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
+	if lockInfo != "" {
+		s.Line(`mkdir -p %s`, StateRoot)
+		s.Line(`if [ -d %s ] && [ -n "$(find %s -maxdepth 0 -mmin +%s 2>/dev/null)" ]; then echo "==lockexpired $(cat %s/info 2>/dev/null)"; rm -rf %s; fi`, LockDir, LockDir, strconv.Itoa(staleMinutes), LockDir, LockDir)
+		s.Line(`if mkdir %s 2>/dev/null; then printf '%%s\n' %s > %s/info; echo "==lock taken"; else printf '==lock held %%s\n' "$(cat %s/info 2>/dev/null)"; fi`, LockDir, lockInfo, LockDir, LockDir)
+	} else {
+		s.Line(`if [ -d %s ]; then printf '==lock held %%s\n' "$(cat %s/info 2>/dev/null)"; fi`, LockDir, LockDir)
+	}
+	return s
+}
+
+// ParseSnapshot reads what SnapshotScript printed.
+func ParseSnapshot(out []byte) (*Snapshot, error) {
+	sn := &Snapshot{Files: map[string]FileState{}, Packages: map[string]bool{}, Services: map[string]ServiceState{}}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var osr bytes.Buffer
+	inOS := false
+	for sc.Scan() {
+		line := sc.Text()
+		if inOS {
+			if line == "==endos" {
+				inOS = false
+				continue
+			}
+			osr.WriteString(line + "\n")
+			continue
+		}
+		tag, rest, _ := strings.Cut(line, " ")
+		switch tag {
+		case "==os":
+			inOS = true
+		case "==hostname":
+			sn.Facts.Hostname = rest
+		case "==file":
+			f := strings.SplitN(rest, " ", 3)
+			if len(f) != 3 || !sc.Scan() {
+				return nil, fmt.Errorf("snapshot: malformed file record %q", line)
+			}
+			data, err := base64.StdEncoding.DecodeString(sc.Text())
+			if err != nil {
+				return nil, fmt.Errorf("snapshot: %s: %w", f[2], err)
+			}
+			mode, _ := strconv.ParseUint(f[0], 8, 32)
+			sn.Files[f[2]] = FileState{Exists: true, Content: data, Mode: uint32(mode), Owner: f[1]}
+		case "==nofile":
+			sn.Files[rest] = FileState{}
+		case "==pkg":
+			n, v, _ := strings.Cut(rest, " ")
+			sn.Packages[n] = v == "1"
+		case "==svc":
+			f := strings.SplitN(rest+"  ", " ", 3)
+			sn.Services[f[0]] = ServiceState{Active: strings.TrimSpace(f[1]), Enabled: strings.TrimSpace(f[2])}
+		case "==addr":
+			sn.Addrs = append(sn.Addrs, rest)
+		case "==run":
+			f := strings.SplitN(rest, " ", 3)
+			r := RunInfo{ID: f[0]}
+			if len(f) > 1 {
+				r.Status = f[1]
+			}
+			if len(f) > 2 {
+				r.Meta = strings.TrimSpace(f[2])
+			}
+			sn.Runs = append(sn.Runs, r)
+		case "==lock":
+			st, who, _ := strings.Cut(rest, " ")
+			if st == "taken" {
+				sn.LockTaken = true
+			} else {
+				sn.Lock = who
+				if who == "" {
+					sn.Lock = "(no details)"
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	f, err := facts.ParseOSRelease(osr.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	f.Hostname = sn.Facts.Hostname
+	sn.Facts = f
+	return sn, nil
+}
+
+// HoldsAddr reports whether the host has addr (without prefix) on any interface.
+func (sn *Snapshot) HoldsAddr(addr string) bool {
+	for _, a := range sn.Addrs {
+		if ip, _, _ := strings.Cut(a, "/"); ip == addr {
+			return true
+		}
+	}
+	return false
+}

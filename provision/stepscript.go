@@ -1,0 +1,155 @@
+package provision
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// RunDir is where one run keeps its backups, manifest and journal on a host.
+func RunDir(runID string) string { return RunsRoot + "/" + runID }
+
+// Exit codes of the step script, so the runner can say which stage failed.
+const (
+	exitValidate = 10
+	exitCheck    = 11
+	exitService  = 12
+)
+
+// InitRunScript creates the run's folder on first change.
+func initRun(s *Script, runID, meta string) {
+	r := RunDir(runID)
+	s.Line(`if [ ! -d %s ]; then mkdir -p %s && chmod 700 %s && printf '%%s\n' %s > %s/meta && echo running > %s/status; fi`, r, r+"/files", r, meta, r, r)
+}
+
+// PackagesScript installs missing packages and journals them.
+func PackagesScript(runID, meta, pkgMgr string, pkgs []string) *Script {
+	s := &Script{}
+	initRun(s, runID, meta)
+	r := RunDir(runID)
+	for _, p := range pkgs {
+		s.Line(`echo "pkg "%s >> %s/journal`, p, r)
+	}
+	args := strings.Join(quoteAll(pkgs), " ")
+	switch pkgMgr {
+	case "apt":
+		s.Raw(`export DEBIAN_FRONTEND=noninteractive`)
+		s.Raw(`out=$( { apt-get -q update && apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install ` + args + `; } 2>&1 ) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
+	default:
+		s.Raw(`out=$(` + Quote(pkgMgr) + ` -y install ` + args + ` 2>&1) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
+	}
+	return s
+}
+
+func quoteAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = Quote(x)
+	}
+	return out
+}
+
+// StepScript applies one step's plan in one round trip: back up, stage and
+// validate every file, swap them in atomically, check the whole set, then
+// enable/start/reload the services and wait until they really serve. Any
+// failure restores this step's files and exits with a stage code.
+func StepScript(runID, meta string, sp *StepPlan) *Script {
+	s := &Script{}
+	r := RunDir(runID)
+	initRun(s, runID, meta)
+	s.Line(`R=%s`, r)
+	s.Line(`echo "begin "%s >> "$R/journal"`, sp.Step)
+
+	// 1. Stage every file next to its target and validate the candidate.
+	for i, f := range sp.Files {
+		tmp := tmpPath(f.Path, i)
+		s.Line(`mkdir -p %s`, path.Dir(f.Path))
+		if f.ContentChanged {
+			s.WriteBase64(tmp, f.New)
+		} else {
+			s.Line(`cp -p %s %s`, f.Path, tmp)
+		}
+		s.Line(`chmod %s %s && chown %s %s`, strconv.FormatUint(uint64(f.Mode), 8), tmp, f.Owner, tmp)
+		if f.Validate != "" {
+			cmd := fmt.Sprintf(f.Validate, Quote(tmp))
+			s.Raw(`if ! out=$(` + cmd + ` 2>&1); then rm -f ` + tmpList(sp) + `; echo "==fail validate ` + f.Path + `"; printf '%s\n' "$out"; exit ` + strconv.Itoa(exitValidate) + `; fi`)
+		}
+	}
+	// 2. Back up the current files (once per run) and swap the new ones in.
+	for i, f := range sp.Files {
+		b := r + "/files" + f.Path
+		s.Line(`if [ ! -e %s ] && ! grep -qxF %s "$R/journal"; then`, b, "file "+f.Path+" absent")
+		s.Line(`  if [ -e %s ]; then mkdir -p %s && cp -a %s %s && printf '%%s %%s %%s\n' "$(sha256sum < %s | cut -d' ' -f1)" "$(stat -c '%%a %%U:%%G' %s)" %s >> "$R/manifest" && echo "file "%s" backup" >> "$R/journal"; else echo "file "%s" absent" >> "$R/journal"; fi`,
+			f.Path, path.Dir(b), f.Path, b, f.Path, f.Path, f.Path, f.Path, f.Path)
+		s.Raw(`fi`)
+		s.Line(`sync %s 2>/dev/null; mv -f %s %s`, tmpPath(f.Path, i), tmpPath(f.Path, i), f.Path)
+	}
+	// 3. Validate the installed set with the daemon's own checker.
+	if sp.Check != "" && len(sp.Files) > 0 {
+		s.Raw(`if ! out=$(` + sp.Check + ` 2>&1); then`)
+		restoreFiles(s, sp, r)
+		s.Raw(`  echo "==fail check"; printf '%s\n' "$out"; exit ` + strconv.Itoa(exitCheck) + `; fi`)
+	}
+	// 4. Services: journal the state before, then enable/start/reload.
+	for _, a := range sp.Services {
+		s.Line(`echo "service "%s" $(systemctl is-active %s 2>/dev/null | head -n1) $(systemctl is-enabled %s 2>/dev/null | head -n1)" >> "$R/journal"`, a.Name, a.Name, a.Name)
+		if a.Enable {
+			s.Line(`systemctl enable -q %s 2>&1 || true`, a.Name)
+		}
+		if a.Action != "" {
+			s.Line(`if ! out=$(systemctl %s %s 2>&1); then echo "==fail service %s: systemctl %s"; printf '%%s\n' "$out"; systemctl status --no-pager -n 15 %s 2>&1 | tail -n 15; exit %s; fi`,
+				a.Action, a.Name, a.Name, a.Action, a.Name, strconv.Itoa(exitService))
+		}
+	}
+	// 5. Wait until the daemons are active and own their socket (bounded).
+	if sp.Changed() {
+		var conds []string
+		for _, a := range sp.Services {
+			conds = append(conds, "systemctl is-active -q "+Quote(a.Name))
+		}
+		if l := sp.Listen; l != nil {
+			flag := "-Hltnp"
+			if l.Proto == "udp" {
+				flag = "-Hlunp"
+			}
+			conds = append(conds, "ss "+flag+" "+Quote("sport = :"+strconv.Itoa(l.Port))+" | grep -qF "+Quote(`"`+l.Process+`"`))
+		}
+		if len(conds) > 0 {
+			all := strings.Join(conds, " && ")
+			s.Raw(`i=0; while ! { ` + all + `; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service ` + sp.Step + `: not serving after 10s"; ` + statusOf(sp) + ` exit ` + strconv.Itoa(exitService) + `; fi; sleep 0.25; done`)
+		}
+	}
+	s.Line(`echo "done "%s >> "$R/journal"`, sp.Step)
+	return s
+}
+
+func statusOf(sp *StepPlan) string {
+	var b strings.Builder
+	for _, a := range sp.Services {
+		b.WriteString("systemctl status --no-pager -n 10 " + Quote(a.Name) + " 2>&1 | tail -n 12; ")
+	}
+	if l := sp.Listen; l != nil {
+		b.WriteString("echo 'listening on port " + strconv.Itoa(l.Port) + ":'; ss -Hlnp " + Quote("sport = :"+strconv.Itoa(l.Port)) + "; ")
+	}
+	return b.String()
+}
+
+func restoreFiles(s *Script, sp *StepPlan, r string) {
+	for _, f := range sp.Files {
+		b := r + "/files" + f.Path
+		s.Line(`  if [ -e %s ]; then cp -a %s %s.hadeploy-restore && mv -f %s.hadeploy-restore %s; else rm -f %s; fi`, b, b, f.Path, f.Path, f.Path, f.Path)
+	}
+}
+
+func tmpPath(p string, i int) string {
+	return path.Dir(p) + "/." + path.Base(p) + ".hadeploy-new" + strconv.Itoa(i)
+}
+
+func tmpList(sp *StepPlan) string {
+	var q []string
+	for i, f := range sp.Files {
+		q = append(q, Quote(tmpPath(f.Path, i)))
+	}
+	return strings.Join(q, " ")
+}
