@@ -13,6 +13,7 @@ type distro struct {
 
 	WebPackage     string
 	WebService     string
+	WebProcess     string
 	WebCheck       string // validates the whole Apache config
 	WebDocRoot     string
 	WebPortsFile   string // Debian: ports.conf (owned by hadeploy)
@@ -39,6 +40,7 @@ var debian = distro{
 	Family:               facts.FamilyDebian,
 	WebPackage:           "apache2",
 	WebService:           "apache2",
+	WebProcess:           "apache2",
 	WebCheck:             "apache2ctl configtest",
 	WebDocRoot:           "/var/www/html",
 	WebPortsFile:         "/etc/apache2/ports.conf",
@@ -62,6 +64,7 @@ var rhel = distro{
 	Family:         facts.FamilyRHEL,
 	WebPackage:     "httpd",
 	WebService:     "httpd",
+	WebProcess:     "httpd",
 	WebCheck:       "httpd -t",
 	WebDocRoot:     "/var/www/html",
 	WebMainConf:    "/etc/httpd/conf/httpd.conf",

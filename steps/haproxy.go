@@ -63,6 +63,7 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
 			Validate: "haproxy -c -f %s", Secret: m.StatsAuth != ""}},
 		Services: []Service{{Name: "haproxy", OnChange: Reload}},
+		Listen:   &Listen{Proto: "tcp", Port: t.Cluster.HAProxy.Port, Process: "haproxy"},
 	}, nil
 }
 

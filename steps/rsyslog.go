@@ -27,5 +27,6 @@ func (Rsyslog) Desired(t Target) (*Desired, error) {
 		Check:    "rsyslogd -N1",
 		// rsyslog's HUP only reopens files: a config change needs a restart.
 		Services: []Service{{Name: "rsyslog", OnChange: Restart}},
+		Listen:   &Listen{Proto: "udp", Port: 514, Process: "rsyslogd"},
 	}, nil
 }

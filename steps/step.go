@@ -68,8 +68,19 @@ type Desired struct {
 	// runner restores the previous files.
 	Check    string
 	Services []Service
+	// Listen is the socket the step's daemon must own once it is (re)loaded:
+	// "active" is not "serving" (a reload that cannot bind leaves a unit
+	// briefly active, or another process may hold the port).
+	Listen *Listen
 	// Notes tell the operator about choices made for this host.
 	Notes []string
+}
+
+// Listen names a listening socket and the process that must own it.
+type Listen struct {
+	Proto   string // tcp or udp
+	Port    int
+	Process string // process name as ss shows it
 }
 
 // Step computes desired state for hosts with the roles it serves.

@@ -74,6 +74,9 @@ func TestGolden(t *testing.T) {
 				for _, s := range d.Services {
 					fmt.Fprintf(&summary, "  service: %s on change %s\n", s.Name, s.OnChange)
 				}
+				if d.Listen != nil {
+					fmt.Fprintf(&summary, "  listen: %s/%d by %s\n", d.Listen.Proto, d.Listen.Port, d.Listen.Process)
+				}
 				for _, n := range d.Notes {
 					fmt.Fprintf(&summary, "  note: %s\n", n)
 				}

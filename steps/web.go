@@ -34,6 +34,7 @@ func (Web) Desired(t Target) (*Desired, error) {
 		Packages: []string{d.WebPackage},
 		Check:    d.WebCheck,
 		Services: []Service{{Name: d.WebService, OnChange: Reload}},
+		Listen:   &Listen{Proto: "tcp", Port: t.Cluster.Web.Port, Process: d.WebProcess},
 	}
 	if d.WebPortsFile != "" {
 		ports, err := render("apache-ports.conf.tmpl", m)

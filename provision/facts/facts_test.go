@@ -5,7 +5,7 @@ import "testing"
 func TestParseOSRelease(t *testing.T) {
 	cases := []struct {
 		name, in, family, pkg string
-		wantErr          bool
+		wantErr               bool
 	}{
 		{"debian", "ID=debian\nVERSION_ID=\"12\"\n", FamilyDebian, "apt", false},
 		{"ubuntu", "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"24.04\"\n", FamilyDebian, "apt", false},
