@@ -108,8 +108,8 @@ func (r *Runner) Connect(ctx context.Context) error {
 			start := time.Now()
 			t, err := r.Dial(ctx, h)
 			if err != nil {
-				errs[i] = fmt.Errorf("%s: connect: %w", h.Name, err)
-				r.emit(Event{Type: EvError, Host: h.Name, Step: "connect", Message: err.Error()})
+				// The transport's errors already name the host.
+				errs[i] = err
 				return
 			}
 			r.conns[i] = &hostConn{h: h, t: t, sum: HostSummary{Host: h.Name}}
@@ -732,6 +732,37 @@ func (r *Runner) LockRelease(ctx context.Context) error {
 		_, err := r.exec(ctx, c, s)
 		return err
 	})
+}
+
+// Open connects to every host and reads them (one round trip each), for
+// commands that inspect the cluster (verify, failover-test). Close when done.
+func (r *Runner) Open(ctx context.Context, lock bool) error {
+	if err := r.Connect(ctx); err != nil {
+		return err
+	}
+	var err error
+	if lock {
+		err = r.lockAll(ctx)
+	} else {
+		err = r.snapshot(ctx, r.conns, false)
+	}
+	if err != nil {
+		r.Close()
+	}
+	return err
+}
+
+// Unlock releases a lock taken by Open without recording a run.
+func (r *Runner) Unlock(ctx context.Context) { r.releaseLocks(ctx, "") }
+
+// Snapshot returns what Open read on a host.
+func (r *Runner) Snapshot(host string) *Snapshot {
+	for _, c := range r.conns {
+		if c.h.Name == host {
+			return c.snap
+		}
+	}
+	return nil
 }
 
 // Exec runs a script on the named host over the runner's connections (for

@@ -61,7 +61,12 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 	s.Line(`R=%s`, r)
 	s.Line(`echo "begin "%s >> "$R/journal"`, sp.Step)
 
-	// 1. Stage every file next to its target and validate the candidate.
+	// 1. Stage each file next to its target and validate the candidate with
+	// the daemon's checker. 2. Back up the current file (once per run) and
+	// swap the new one in. A step whose files are checked as a set (Apache,
+	// rsyslog) swaps them all before its Check; otherwise each file goes live
+	// right after its own validation, so a later file's validator (keepalived
+	// -t) already sees the earlier ones (its check script).
 	for i, f := range sp.Files {
 		tmp := tmpPath(f.Path, i)
 		s.Line(`mkdir -p %s`, path.Dir(f.Path))
@@ -75,15 +80,14 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 			cmd := fmt.Sprintf(f.Validate, Quote(tmp))
 			s.Raw(`if ! out=$(` + cmd + ` 2>&1); then rm -f ` + tmpList(sp) + `; echo "==fail validate ` + f.Path + `"; printf '%s\n' "$out"; exit ` + strconv.Itoa(exitValidate) + `; fi`)
 		}
+		if sp.Check == "" {
+			swapIn(s, r, i, f)
+		}
 	}
-	// 2. Back up the current files (once per run) and swap the new ones in.
-	for i, f := range sp.Files {
-		b := r + "/files" + f.Path
-		s.Line(`if [ ! -e %s ] && ! grep -qxF %s "$R/journal"; then`, b, "file "+f.Path+" absent")
-		s.Line(`  if [ -e %s ]; then mkdir -p %s && cp -a %s %s && printf '%%s %%s %%s\n' "$(sha256sum < %s | cut -d' ' -f1)" "$(stat -c '%%a %%U:%%G' %s)" %s >> "$R/manifest" && echo "file "%s" backup" >> "$R/journal"; else echo "file "%s" absent" >> "$R/journal"; fi`,
-			f.Path, path.Dir(b), f.Path, b, f.Path, f.Path, f.Path, f.Path, f.Path)
-		s.Raw(`fi`)
-		s.Line(`sync %s 2>/dev/null; mv -f %s %s`, tmpPath(f.Path, i), tmpPath(f.Path, i), f.Path)
+	if sp.Check != "" {
+		for i, f := range sp.Files {
+			swapIn(s, r, i, f)
+		}
 	}
 	// 3. Validate the installed set with the daemon's own checker.
 	if sp.Check != "" && len(sp.Files) > 0 {
@@ -122,6 +126,17 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 	}
 	s.Line(`echo "done "%s >> "$R/journal"`, sp.Step)
 	return s
+}
+
+// swapIn backs the current file up (once per run, with its manifest line
+// and journal entry) and renames the staged file over it.
+func swapIn(s *Script, r string, i int, f FileChange) {
+	b := r + "/files" + f.Path
+	s.Line(`if [ ! -e %s ] && ! grep -qxF %s "$R/journal"; then`, b, "file "+f.Path+" absent")
+	s.Line(`  if [ -e %s ]; then mkdir -p %s && cp -a %s %s && printf '%%s %%s %%s\n' "$(sha256sum < %s | cut -d' ' -f1)" "$(stat -c '%%a %%U:%%G' %s)" %s >> "$R/manifest" && echo "file "%s" backup" >> "$R/journal"; else echo "file "%s" absent" >> "$R/journal"; fi`,
+		f.Path, path.Dir(b), f.Path, b, f.Path, f.Path, f.Path, f.Path, f.Path)
+	s.Raw(`fi`)
+	s.Line(`sync %s 2>/dev/null; mv -f %s %s`, tmpPath(f.Path, i), tmpPath(f.Path, i), f.Path)
 }
 
 func statusOf(sp *StepPlan) string {

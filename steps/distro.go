@@ -107,7 +107,7 @@ func (d *distro) paths() []string {
 }
 
 func (d *distro) packages() []string {
-	return []string{d.WebPackage, "haproxy", "keepalived", "rsyslog", d.CronPackage, d.TimePackage}
+	return []string{d.WebPackage, "haproxy", "socat", "keepalived", "rsyslog", d.CronPackage, d.TimePackage}
 }
 
 func (d *distro) services() []string {

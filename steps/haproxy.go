@@ -59,7 +59,8 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 	}
 	return &Desired{
 		Step:     "haproxy",
-		Packages: []string{"haproxy"},
+		// socat talks to the stats socket, as in the article (verify uses it).
+		Packages: []string{"haproxy", "socat"},
 		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
 			Validate: "haproxy -c -f %s", Secret: m.StatsAuth != ""}},
 		Services: []Service{{Name: "haproxy", OnChange: Reload}},

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/ui"
+)
+
+func newPlanCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan INVENTORY",
+		Short: "Show, per host, what apply would change (diffs), changing nothing",
+		Example: `  hadeploy plan examples/seed-cluster.yaml
+  hadeploy plan e2e/lab-cluster.yaml --output json
+  hadeploy plan cluster.yaml --limit lb1,lb2`,
+		Long: "Reads every host in one round trip and prints the packages, file diffs and\nservice actions apply would carry out. Secrets are masked.\nExit codes: 0 nothing to change, 2 changes pending, 1 error.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "plan")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			plans, err := s.runner.Plan(cmd.Context())
+			if err != nil {
+				return err
+			}
+			total := renderPlan(s, plans)
+			if total > 0 {
+				return &codeError{code: exitChanges}
+			}
+			return nil
+		},
+	}
+}
+
+// renderPlan prints (or emits as JSON) every host's changes; returns the count.
+func renderPlan(s *session, plans []*provision.HostPlan) int {
+	total := 0
+	rts := s.runner.RoundTrips()
+	sum := &provision.Summary{Command: "plan"}
+	for _, hp := range plans {
+		n := hp.Changes()
+		total += n
+		sum.Hosts = append(sum.Hosts, provision.HostSummary{Host: hp.Host.Name, Changed: n, RoundTrips: rts[hp.Host.Name]})
+		emit := s.runner.Sink.Emit
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n%s (%s %s, %s): %d change(s)\n", hp.Host.Name, hp.Snapshot.Facts.ID, hp.Snapshot.Facts.VersionID, strings.Join(hp.Host.Roles, ","), n)
+		if len(hp.Packages) > 0 {
+			fmt.Fprintf(&b, "  install packages: %s\n", strings.Join(hp.Packages, " "))
+			emit(provision.Event{Type: provision.EvChange, Host: hp.Host.Name, Step: "packages", Message: "install " + strings.Join(hp.Packages, " ")})
+		}
+		for _, sp := range hp.Steps {
+			for _, fc := range sp.Files {
+				d := s.runner.Diff(fc)
+				fmt.Fprintf(&b, "  [%s] %s\n%s", sp.Step, fc.Path, s.ui.Diff(d))
+				if s.ui.JSONMode() {
+					emit(provision.Event{Type: provision.EvChange, Host: hp.Host.Name, Step: sp.Step, Path: fc.Path, Diff: d})
+				}
+			}
+			for _, a := range sp.Services {
+				var acts []string
+				if a.Enable {
+					acts = append(acts, "enable")
+				}
+				if a.Action != "" {
+					acts = append(acts, a.Action)
+				}
+				if len(acts) > 0 {
+					msg := strings.Join(acts, " + ") + " " + a.Name
+					fmt.Fprintf(&b, "  [%s] %s\n", sp.Step, msg)
+					if s.ui.JSONMode() {
+						emit(provision.Event{Type: provision.EvChange, Host: hp.Host.Name, Step: sp.Step, Message: msg})
+					}
+				}
+			}
+		}
+		s.ui.Print(b.String())
+		sum.Changes += n
+	}
+	var lines []string
+	for _, h := range sum.Hosts {
+		lines = append(lines, fmt.Sprintf("%s=%d", h.Host, h.Changed))
+	}
+	sort.Strings(lines)
+	s.ui.Print("\n")
+	rows := [][]string{{"host", "changes", "round trips"}}
+	for _, h := range sum.Hosts {
+		rows = append(rows, []string{h.Host, fmt.Sprint(h.Changed), fmt.Sprint(h.RoundTrips)})
+	}
+	s.ui.Print(ui.Table(rows, false))
+	if total == 0 {
+		s.ui.Print("plan: nothing to change\n")
+	} else {
+		s.ui.Print(fmt.Sprintf("plan: %d change(s) pending; run `hadeploy apply %s` to make them\n", total, s.cluster.File))
+	}
+	if s.ui.JSONMode() {
+		s.runner.Sink.Emit(provision.Event{Type: provision.EvSummary, Summary: sum})
+	}
+	return total
+}
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var diff bool
+	cmd := &cobra.Command{
+		Use:   "apply INVENTORY",
+		Short: "Make every host match the inventory, validated, reloaded and rolled back on failure",
+		Long: `Takes the cluster lock, installs what is missing, then per host and step: backs up
+every file it changes (under /var/backups/hadeploy/RUN/ on the host), validates new
+configs with the daemon's own checker before they go live, swaps them in atomically
+and reloads (restart only where reload cannot work). Web hosts go first, one at a
+time; load balancers one at a time with the VIP holder last. If anything fails,
+every host the run touched is rolled back and the exit code is 4.`,
+		Example: `  hadeploy apply e2e/lab-cluster.yaml
+  hadeploy apply cluster.yaml --diff
+  hadeploy apply cluster.yaml --output json > events.jsonl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "apply")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			s.ui = uiWithDiffs(s, diff)
+			_, err = s.runner.Apply(cmd.Context())
+			if err != nil && s.logPath != "" {
+				s.ui.Print("debug log: " + s.logPath + "\n")
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&diff, "diff", false, "print the diff of every file changed")
+	return cmd
+}
+
+// uiWithDiffs rebuilds the renderer with or without diffs in change events.
+func uiWithDiffs(s *session, diffs bool) *ui.Renderer {
+	r := ui.New(s.uiWriter(), ui.Options{JSON: s.ui.JSONMode(), Color: s.color, Diffs: diffs})
+	return r
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var run string
+	cmd := &cobra.Command{
+		Use:   "rollback INVENTORY",
+		Short: "Restore the cluster to its state before a run (default: the last run)",
+		Long: `Restores every file a run changed from its backups on each host, returns the
+services it touched to their previous state, and does the same for every later run
+first (newest first). Load balancers go first with the VIP holder last.`,
+		Example: `  hadeploy rollback cluster.yaml
+  hadeploy rollback cluster.yaml --run 20261126T101500.000Z
+  hadeploy history cluster.yaml   # to find run ids`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "rollback")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			_, err = s.runner.Rollback(cmd.Context(), run)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&run, "run", "", "run id to undo (with every later run)")
+	return cmd
+}
+
+func newHistoryCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "history INVENTORY",
+		Short:   "List the runs recorded on each host (the audit trail kept on the hosts)",
+		Example: `  hadeploy history cluster.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "history")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			hist, err := s.runner.History(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if s.ui.JSONMode() {
+				for h, runs := range hist {
+					for _, r := range runs {
+						s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Host: h, Run: r.ID, Status: r.Status, Message: r.Meta})
+					}
+				}
+				return nil
+			}
+			rows := [][]string{{"host", "run", "status", "by"}}
+			for _, h := range s.runner.Hosts {
+				for _, r := range hist[h.Name] {
+					rows = append(rows, []string{h.Name, r.ID, r.Status, r.Meta})
+				}
+			}
+			s.ui.Print(ui.Table(rows, s.color))
+			return nil
+		},
+	}
+}
+
+func newLockCmd(g *globals) *cobra.Command {
+	lock := &cobra.Command{Use: "lock", Short: "Show or release the cluster lock"}
+	lock.AddCommand(&cobra.Command{
+		Use:     "status INVENTORY",
+		Short:   "Show who holds the lock on each host",
+		Example: `  hadeploy lock status cluster.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "lock-status")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			st, err := s.runner.LockStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows := [][]string{{"host", "lock"}}
+			for _, h := range s.runner.Hosts {
+				v := st[h.Name]
+				if v == "" {
+					v = "free"
+				}
+				rows = append(rows, []string{h.Name, v})
+				s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Host: h.Name, Step: "lock", Message: v})
+			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:     "release INVENTORY",
+		Short:   "Remove the lock on every host, whoever holds it",
+		Example: `  hadeploy lock release cluster.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "lock-release")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if err := s.runner.LockRelease(cmd.Context()); err != nil {
+				return err
+			}
+			s.ui.Print("lock released on every host\n")
+			return nil
+		},
+	})
+	return lock
+}

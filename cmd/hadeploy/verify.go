@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/ui"
+	"github.com/hadeploy/hadeploy/verify"
+)
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify INVENTORY",
+		Short: "Prove the cluster works end to end, from this machine and from the hosts",
+		Long: `Checks, and reports as a table: every web host answers its health check with its own
+page; every lb reaches every web host; exactly one lb holds the VIP (two is split
+brain); the stats page answers on the VIP; the stats socket answers and lists every
+server UP; requests through the VIP are spread over the default backend; each ACL
+route reaches its backend; a request shows up in /var/log/haproxy.log; the time-sync
+cron is in place; every service is enabled and running.
+Exit codes: 0 all passed, 3 a check failed, 1 error.`,
+		Example: `  hadeploy verify e2e/lab-cluster.yaml
+  hadeploy verify cluster.yaml --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "verify")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			start := time.Now()
+			if err := s.runner.Open(cmd.Context(), false); err != nil {
+				return err
+			}
+			defer s.runner.Close()
+			v := &verify.Verifier{Cluster: s.cluster, Runner: s.runner, Hosts: s.runner.Hosts}
+			checks := v.Run(cmd.Context())
+			return reportChecks(s, checks, time.Since(start))
+		},
+	}
+}
+
+func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
+	failed := verify.Failed(checks)
+	if s.ui.JSONMode() {
+		for _, c := range checks {
+			st := provision.StatusOK
+			if !c.OK {
+				st = provision.StatusFailed
+			}
+			s.runner.Sink.Emit(provision.Event{Type: provision.EvStep, Step: "verify", Host: c.Host, Status: st, Message: c.Name,
+				Data: map[string]any{"expected": c.Expected, "seen": c.Seen}})
+		}
+		s.runner.Sink.Emit(provision.Event{Type: provision.EvSummary, Summary: &provision.Summary{Command: "verify", Failed: failed > 0, DurationMS: took.Milliseconds()}})
+	} else {
+		rows := [][]string{{"check", "where", "result", "expected", "seen"}}
+		for _, c := range checks {
+			r := "ok"
+			if !c.OK {
+				r = "FAILED"
+			}
+			rows = append(rows, []string{c.Name, c.Host, r, c.Expected, c.Seen})
+		}
+		s.ui.Print(ui.Table(rows, s.color))
+		s.ui.Print(fmt.Sprintf("verify: %d of %d checks passed in %.2fs\n", len(checks)-failed, len(checks), took.Seconds()))
+	}
+	if failed > 0 {
+		return &codeError{code: exitVerify, err: fmt.Errorf("verify: %d check(s) failed", failed)}
+	}
+	return nil
+}
+
+func newFailoverCmd(g *globals) *cobra.Command {
+	var rate int
+	cmd := &cobra.Command{
+		Use:   "failover-test INVENTORY",
+		Short: "Kill the active load balancer's role, measure that the VIP moves and traffic flows, restore",
+		Long: `While a bounded client loop sends about 20 requests per second to the VIP and a sampler
+watches which lb holds it: (1) stops keepalived on the master, measures the time for
+the VIP to move, the longest gap without a successful response and the failed
+requests, starts it again and measures the fail-back; (2) does the same by stopping
+haproxy (the health tracker must move the VIP). Fails if the VIP does not move within
+the bound derived from the rendered config, if two lbs ever hold the VIP, or if the
+cluster is not back to its starting state. Holds the cluster lock; always restores,
+also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
+		Example: `  hadeploy failover-test e2e/lab-cluster.yaml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := newSession(cmd, g, args[0], "failover-test")
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if err := s.runner.Open(cmd.Context(), true); err != nil {
+				return err
+			}
+			defer s.runner.Close()
+			defer s.runner.Unlock(context.WithoutCancel(cmd.Context()))
+			f := &verify.Failover{Cluster: s.cluster, Runner: s.runner, Rate: rate, Log: func(m string) {
+				s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Step: "failover", Message: m})
+			}}
+			results, runErr := f.Run(cmd.Context())
+			bad := 0
+			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "result"}}
+			for _, r := range results {
+				res := "ok"
+				if !r.OK {
+					bad++
+					res = "FAILED: " + r.Problem
+				}
+				rows = append(rows, []string{r.Scenario, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
+					fmt.Sprintf("%d/%d", r.Failed, r.Requests), res})
+				if s.ui.JSONMode() {
+					st := provision.StatusOK
+					if !r.OK {
+						st = provision.StatusFailed
+					}
+					s.runner.Sink.Emit(provision.Event{Type: provision.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
+						"master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
+						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
+						"failed": r.Failed, "split_brain": r.SplitBrain, "problem": r.Problem}})
+				}
+			}
+			s.ui.Print("\n" + ui.Table(rows, s.color))
+			if runErr != nil {
+				return &codeError{code: exitVerify, err: runErr}
+			}
+			if bad > 0 {
+				return &codeError{code: exitVerify, err: fmt.Errorf("failover-test: %d scenario(s) failed", bad)}
+			}
+			s.ui.Print("failover-test: passed; the cluster is back in its starting state\n")
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&rate, "rate", 20, "requests per second to the VIP during the test (bounded: it stops by itself)")
+	return cmd
+}
+
+func secs(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}

@@ -1,0 +1,240 @@
+package provision
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/steps"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(got), 0o644)
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test ./provision -run %s -update)", err, t.Name())
+	}
+	if string(want) != got {
+		t.Errorf("%s differs:\n--- want\n%s\n--- got\n%s", p, want, got)
+	}
+}
+
+const snapOut = `==os
+ID=debian
+VERSION_ID="12"
+==endos
+==hostname lb1
+==file 644 root:root /etc/haproxy/haproxy.cfg
+Z2xvYmFsCg==
+==nofile /etc/keepalived/keepalived.conf
+==file 600 root:root /etc/empty
+` + "\n" + `==pkg haproxy 1
+==pkg keepalived 0
+==svc haproxy active enabled
+==svc keepalived inactive disabled
+==svc httpd  
+==addr 127.0.0.1/8
+==addr 10.213.47.21/24
+==addr 10.213.47.100/24
+==run 20261126T100000.000Z ok by root@x cmd=apply
+==run 20261126T110000.000Z running by root@x cmd=apply
+==lock held run X by bob@laptop since 2026
+`
+
+func TestParseSnapshot(t *testing.T) {
+	sn, err := ParseSnapshot([]byte(snapOut))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sn.Facts.Family != "debian" || sn.Facts.Hostname != "lb1" {
+		t.Errorf("facts %+v", sn.Facts)
+	}
+	if f := sn.Files["/etc/haproxy/haproxy.cfg"]; !f.Exists || string(f.Content) != "global\n" || f.Mode != 0o644 || f.Owner != "root:root" {
+		t.Errorf("haproxy.cfg %+v", f)
+	}
+	if f := sn.Files["/etc/empty"]; !f.Exists || len(f.Content) != 0 || f.Mode != 0o600 {
+		t.Errorf("empty file %+v", f)
+	}
+	if sn.Files["/etc/keepalived/keepalived.conf"].Exists {
+		t.Error("absent file reported present")
+	}
+	if !sn.Packages["haproxy"] || sn.Packages["keepalived"] {
+		t.Errorf("packages %v", sn.Packages)
+	}
+	if s := sn.Services["keepalived"]; s.Active != "inactive" || s.Enabled != "disabled" {
+		t.Errorf("keepalived %+v", s)
+	}
+	if !sn.HoldsAddr("10.213.47.100") || sn.HoldsAddr("10.213.47.1") {
+		t.Error("HoldsAddr wrong")
+	}
+	if len(sn.Runs) != 2 || sn.Runs[1].Status != "running" {
+		t.Errorf("runs %+v", sn.Runs)
+	}
+	if sn.LockTaken || !strings.Contains(sn.Lock, "bob@laptop") {
+		t.Errorf("lock %q taken %v", sn.Lock, sn.LockTaken)
+	}
+	if _, err := ParseSnapshot([]byte("==os\nID=arch\n==endos\n")); err == nil {
+		t.Error("unsupported OS must be an error")
+	}
+}
+
+func labCluster(t *testing.T) *inventory.Cluster {
+	c, err := inventory.Load("../e2e/lab-cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestPlanAndScripts pins the exact remote programs per family: the snapshot,
+// package installs and a step's apply script.
+func TestPlanAndScripts(t *testing.T) {
+	c := labCluster(t)
+	golden(t, "snapshot.sh", SnapshotScript(steps.ManagedPaths(c), steps.ManagedPackages(), steps.ManagedServices(), "run R by root@here", 60).String())
+	golden(t, "packages-apt.sh", PackagesScript("R1", "root@here cmd=apply", "apt", []string{"haproxy", "keepalived"}).String())
+	golden(t, "packages-dnf.sh", PackagesScript("R1", "root@here cmd=apply", "dnf", []string{"httpd", "chrony"}).String())
+	for _, fam := range []string{"debian", "rhel"} {
+		sn := &Snapshot{Files: map[string]FileState{}, Packages: map[string]bool{}, Services: map[string]ServiceState{
+			"haproxy": {Active: "active", Enabled: "enabled"},
+		}}
+		sn.Facts.Family = fam
+		if fam == "rhel" {
+			sn.Files["/etc/httpd/conf/httpd.conf"] = FileState{Exists: true, Content: []byte("Listen 80\n"), Mode: 0o644, Owner: "root:root"}
+		}
+		for _, hn := range []string{"lb1", "web1"} {
+			hp, err := PlanHost(c, c.Host(hn), sn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all strings.Builder
+			for _, sp := range hp.Steps {
+				all.WriteString("# step " + sp.Step + "\n" + StepScript("R1", "root@here cmd=apply", sp).Loggable() + "\n")
+			}
+			golden(t, "apply-"+fam+"-"+hn+".sh", all.String())
+		}
+	}
+}
+
+func TestPlanNoChangeWhenHostMatches(t *testing.T) {
+	c := labCluster(t)
+	h := c.Host("lb1")
+	sn := &Snapshot{Files: map[string]FileState{}, Packages: map[string]bool{}, Services: map[string]ServiceState{}}
+	sn.Facts.Family = "debian"
+	// First plan on an empty host: everything changes.
+	hp, err := PlanHost(c, h, sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hp.Changes() == 0 || len(hp.Packages) == 0 {
+		t.Fatal("empty host should need changes")
+	}
+	// Make the snapshot look like the desired state: then zero changes.
+	for _, p := range hp.Packages {
+		sn.Packages[p] = true
+	}
+	for _, sp := range hp.Steps {
+		for _, f := range sp.Files {
+			sn.Files[f.Path] = FileState{Exists: true, Content: f.New, Mode: f.Mode, Owner: f.Owner}
+		}
+		for _, s := range sp.Services {
+			sn.Services[s.Name] = ServiceState{Active: "active", Enabled: "enabled"}
+		}
+	}
+	hp, err = PlanHost(c, h, sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := hp.Changes(); n != 0 {
+		t.Fatalf("converged host reports %d changes", n)
+	}
+	// One weight changes exactly one line of haproxy.cfg and reloads haproxy.
+	c.HAProxy.Backends[0].Servers[1].Weight = 5
+	hp, _ = PlanHost(c, h, sn)
+	if n := hp.Changes(); n != 2 {
+		t.Fatalf("weight change: %d changes, want 2 (file + reload)", n)
+	}
+	for _, sp := range hp.Steps {
+		if sp.Step != "haproxy" {
+			if sp.Changed() {
+				t.Errorf("step %s changed on a weight change", sp.Step)
+			}
+			continue
+		}
+		d := NewRedactor(c).Diff(sp.Files[0])
+		var minus, plus int
+		for _, l := range strings.Split(d, "\n") {
+			if strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---") {
+				minus++
+			}
+			if strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++") {
+				plus++
+			}
+		}
+		if minus != 1 || plus != 1 || !strings.Contains(d, "weight 5") {
+			t.Errorf("diff should change one line:\n%s", d)
+		}
+		if sp.Services[0].Action != "reload" {
+			t.Errorf("haproxy action %q, want reload", sp.Services[0].Action)
+		}
+	}
+}
+
+func TestSecretsNeverShown(t *testing.T) {
+	c := labCluster(t)
+	sn := &Snapshot{Files: map[string]FileState{
+		"/etc/keepalived/keepalived.conf": {Exists: true, Content: []byte("auth_pass OLDSECRET\n"), Mode: 0o640, Owner: "root:root"},
+	}, Packages: map[string]bool{}, Services: map[string]ServiceState{}}
+	sn.Facts.Family = "debian"
+	hp, err := PlanHost(c, c.Host("lb1"), sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRedactor(c)
+	for _, sp := range hp.Steps {
+		for _, f := range sp.Files {
+			d := r.Diff(f)
+			if strings.Contains(d, c.VRRP.AuthPass) || strings.Contains(d, "OLDSECRET") {
+				t.Errorf("%s diff shows a secret:\n%s", f.Path, d)
+			}
+		}
+		s := StepScript("R", "m", sp).Loggable()
+		if strings.Contains(s, c.VRRP.AuthPass) {
+			t.Errorf("loggable script of %s shows the secret", sp.Step)
+		}
+	}
+}
+
+func TestJournalAndRollbackScript(t *testing.T) {
+	j := ParseJournal("running\n", []byte("pkg haproxy\nbegin haproxy\nfile /etc/haproxy/haproxy.cfg backup\nservice haproxy active enabled\ndone haproxy\nbegin keepalived\nfile /etc/keepalived/keepalived.conf absent\nservice keepalived inactive disabled\nfile /etc/haproxy/haproxy.cfg backup\nservice haproxy active enabled\n"))
+	if j.Status != "running" || len(j.Files) != 2 || len(j.Services) != 2 || len(j.Packages) != 1 {
+		t.Fatalf("journal %+v", j)
+	}
+	if !j.Files[0].HadBackup || j.Files[1].HadBackup {
+		t.Errorf("files %+v", j.Files)
+	}
+	golden(t, "rollback.sh", RollbackScript("R1", j).String())
+	golden(t, "release.sh", ReleaseScript("R1", "ok", 5, true).String())
+}
+
+func TestScriptIsAllOrNothing(t *testing.T) {
+	s := &Script{}
+	s.Line("echo %s", "a'b; rm -rf /")
+	got := s.String()
+	if !strings.HasPrefix(got, "hadeploy_main() {\n") || !strings.HasSuffix(got, "}\nhadeploy_main\n") {
+		t.Errorf("script not wrapped: %q", got)
+	}
+	if !strings.Contains(got, `echo 'a'"'"'b; rm -rf /'`) {
+		t.Errorf("value not quoted: %q", got)
+	}
+}

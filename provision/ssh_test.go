@@ -1,0 +1,759 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+func dialTest(t *testing.T, cfg SSHConfig) *SSHTransport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr, err := DialSSH(ctx, cfg)
+	if err != nil {
+		t.Fatalf("DialSSH: %v", err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func mustRun(t *testing.T, tr Transport, cmd string) Result {
+	t.Helper()
+	res, err := tr.Run(context.Background(), cmd, nil)
+	if err != nil {
+		t.Fatalf("Run(%q): %v", cmd, err)
+	}
+	return res
+}
+
+func TestSSHKeyAuthAndRun(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	tr := dialTest(t, s.Config("web1"))
+	if tr.Name() != "web1" {
+		t.Errorf("Name() = %q", tr.Name())
+	}
+	res := mustRun(t, tr, "echo out; echo err >&2; exit 3")
+	if string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" || res.ExitCode != 3 {
+		t.Errorf("got stdout %q stderr %q exit %d", res.Stdout, res.Stderr, res.ExitCode)
+	}
+	res = mustRun(t, tr, "id -u")
+	if strings.TrimSpace(string(res.Stdout)) != "0" {
+		t.Errorf("id -u = %q", res.Stdout)
+	}
+	// stdin reaches the command byte for byte.
+	in := []byte("line1\nline2\x00\xff\n")
+	res, err := tr.Run(context.Background(), "cat", bytes.NewReader(in))
+	if err != nil || !bytes.Equal(res.Stdout, in) {
+		t.Errorf("cat stdin: %q, %v", res.Stdout, err)
+	}
+	// The connection is reused: several runs concurrently.
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := tr.Run(context.Background(), "echo "+strconv.Itoa(i), nil)
+			if err != nil || string(res.Stdout) != strconv.Itoa(i)+"\n" {
+				t.Errorf("concurrent run %d: %q %v", i, res.Stdout, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestSSHAgentAuth(t *testing.T) {
+	home := isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	keyring := agent.NewKeyring()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ssh.NewSignerFromKey(priv)
+	s.Authorize(t, signer.PublicKey())
+
+	sock := filepath.Join(home, "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var served atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			served.Add(1)
+			go func() { defer c.Close(); agent.ServeAgent(keyring, c) }()
+		}
+	}()
+	t.Setenv("SSH_AUTH_SOCK", sock)
+
+	cfg := s.Config("agent-host")
+	cfg.IdentityFiles = nil // only the agent can authenticate
+	tr := dialTest(t, cfg)
+	if got := strings.TrimSpace(string(mustRun(t, tr, "echo ok").Stdout)); got != "ok" {
+		t.Errorf("run over agent auth: %q", got)
+	}
+	if served.Load() == 0 {
+		t.Error("the agent was never asked")
+	}
+
+	// Without agent nor keys, the error says why.
+	t.Setenv("SSH_AUTH_SOCK", "")
+	_, err = DialSSH(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "agent-host: ") || !strings.Contains(err.Error(), "no SSH key") {
+		t.Errorf("dial without keys: %v", err)
+	}
+}
+
+func TestSSHUnknownHostRefused(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	cfg := s.Config("newbox")
+	cfg.KnownHostsFiles = []string{filepath.Join(s.Dir, "empty_known_hosts")}
+	_, err := DialSSH(context.Background(), cfg)
+	var unknown *HostKeyUnknownError
+	if !errors.As(err, &unknown) {
+		t.Fatalf("want *HostKeyUnknownError, got %v", err)
+	}
+	fp := ssh.FingerprintSHA256(s.HostKey)
+	msg := err.Error()
+	for _, want := range []string{"newbox: ", fp, "--accept-new-host-keys", "ssh-keyscan -p " + strconv.Itoa(s.Port)} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if unknown.Fingerprint != fp {
+		t.Errorf("Fingerprint = %s, want %s", unknown.Fingerprint, fp)
+	}
+	if _, err := os.Stat(cfg.KnownHostsFiles[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("known_hosts must not be written without AcceptNewHostKeys: %v", err)
+	}
+}
+
+func TestSSHAcceptNewHostKeys(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	cfg := s.Config("fresh")
+	kh := filepath.Join(s.Dir, "sub", "known_hosts")
+	cfg.KnownHostsFiles = []string{kh}
+	cfg.AcceptNewHostKeys = true
+	var logs []string
+	cfg.Log = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	tr := dialTest(t, cfg)
+	mustRun(t, tr, "true")
+	tr.Close()
+
+	data, err := os.ReadFile(kh)
+	if err != nil {
+		t.Fatalf("known_hosts not written: %v", err)
+	}
+	want := knownhosts.Line([]string{knownhosts.Normalize(s.HostPort())}, s.HostKey) + "\n"
+	if string(data) != want {
+		t.Errorf("known_hosts = %q, want %q", data, want)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), ssh.FingerprintSHA256(s.HostKey)) {
+		t.Errorf("acceptance not logged: %q", logs)
+	}
+
+	// Second dial: the recorded key is used, nothing is appended.
+	cfg.AcceptNewHostKeys = false
+	tr2 := dialTest(t, cfg)
+	mustRun(t, tr2, "true")
+	if data2, _ := os.ReadFile(kh); !bytes.Equal(data, data2) {
+		t.Errorf("known_hosts changed on second dial: %q", data2)
+	}
+}
+
+func TestSSHChangedHostKeyRefused(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ssh.NewPublicKey(pub)
+	kh := filepath.Join(s.Dir, "changed_known_hosts")
+	content := "# old key\n" + knownhosts.Line([]string{knownhosts.Normalize(s.HostPort())}, other) + "\n"
+	if err := os.WriteFile(kh, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config("db1")
+	cfg.KnownHostsFiles = []string{kh}
+	cfg.AcceptNewHostKeys = true // must not matter for a changed key
+	_, err := DialSSH(context.Background(), cfg)
+	var changed *HostKeyChangedError
+	if !errors.As(err, &changed) {
+		t.Fatalf("want *HostKeyChangedError, got %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"db1: ", ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if data, _ := os.ReadFile(kh); string(data) != content {
+		t.Errorf("known_hosts modified for a changed key: %q", data)
+	}
+	var unknown *HostKeyUnknownError
+	if errors.As(err, &unknown) {
+		t.Error("a changed key must not be reported as unknown")
+	}
+}
+
+// A server with an ed25519 and an RSA host key, known_hosts holding only the
+// RSA one (hashed): the client must ask for RSA instead of failing.
+func TestSSHHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{RSAHostKey: true})
+	kh := filepath.Join(s.Dir, "rsa_known_hosts")
+	hashed := knownhosts.HashHostname(knownhosts.Normalize(s.HostPort()))
+	if err := os.WriteFile(kh, []byte(knownhosts.Line([]string{hashed}, s.HostKeys[1])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config("multi")
+	cfg.KnownHostsFiles = []string{kh}
+	tr := dialTest(t, cfg)
+	mustRun(t, tr, "true")
+}
+
+// wrapCounter closes the connection once limit bytes were written after arm.
+type killSwitch struct {
+	armed   atomic.Bool
+	limit   int64
+	written atomic.Int64
+	killed  atomic.Bool
+	conn    net.Conn
+}
+
+type killConn struct {
+	net.Conn
+	k *killSwitch
+}
+
+func (c *killConn) Write(p []byte) (int, error) {
+	if c.k.armed.Load() && c.k.written.Add(int64(len(p))) > c.k.limit {
+		c.k.killed.Store(true)
+		c.Conn.Close()
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func TestSSHAtomicWriteSurvivesDroppedConnection(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	ks := &killSwitch{limit: 1 << 20}
+	cfg := s.Config("flaky")
+	cfg.wrapConn = func(c net.Conn) net.Conn { return &killConn{Conn: c, k: ks} }
+	tr := dialTest(t, cfg)
+
+	dir := t.TempDir()
+	target := filepath.Join(dir, "big.conf")
+	old := []byte("old content\n")
+	if err := os.WriteFile(target, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	ks.armed.Store(true)
+	err := tr.WriteFileAtomic(context.Background(), target, big, 0o644, "")
+	if err == nil {
+		t.Fatal("WriteFileAtomic succeeded although the connection was killed")
+	}
+	if !ks.killed.Load() {
+		t.Fatalf("connection was not killed; error: %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "flaky: ") {
+		t.Errorf("error does not name the host: %v", err)
+	}
+	got, rerr := os.ReadFile(target)
+	if rerr != nil || !bytes.Equal(got, old) {
+		t.Fatalf("old content not intact: %q (%v)", got, rerr)
+	}
+	// The partial temp file may remain (the server end died with the
+	// connection); it never replaces the target.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "big.conf" {
+			t.Logf("left behind after the dropped connection: %s", e.Name())
+		}
+	}
+	// The transport reports the dead connection instead of hanging.
+	if _, err := tr.Run(context.Background(), "true", nil); err == nil {
+		t.Error("Run on a dead connection succeeded")
+	}
+}
+
+func TestSSHCommandTimeout(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	cfg := s.Config("slow")
+	cfg.CommandTimeout = time.Second
+	tr := dialTest(t, cfg)
+	start := time.Now()
+	_, err := tr.Run(context.Background(), "sleep 30", nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("want a timeout error, got %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "slow: ") {
+		t.Errorf("error does not name the host: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("timeout took %s", d)
+	}
+
+	// Cancelling the caller's context stops the command too.
+	tr.cfg.CommandTimeout = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = tr.Run(ctx, "sleep 30", nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+	// The connection is still usable.
+	if got := string(mustRun(t, tr, "echo alive").Stdout); got != "alive\n" {
+		t.Errorf("after timeout: %q", got)
+	}
+}
+
+var hostileValues = []string{
+	"a'b", "'", "''", `"`, `a"b'c`, "$(id)", "`x`", "${HOME}", "$HOME", "; rm -rf /", "a && b || c",
+	"line1\nline2", "\n", "trailing\n", "*", "?", "[a-z]*", "~", "~root", "héllo wörld ✓ 日本",
+	"", " ", "  two  spaces ", "\t", "--", "-n", "-e", "%s", "%%", `\`, `\\n`, "a\\'b", "!", "#not a comment",
+	"<in >out 2>&1", "|", "&", "(sub)", "{a,b}", "x=y", "\x01\x7f",
+}
+
+func TestSSHQuoteRoundTrip(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	tr := dialTest(t, s.Config("quote"))
+	checkQuoteRoundTrip(t, tr)
+}
+
+func checkQuoteRoundTrip(t *testing.T, tr Transport) {
+	t.Helper()
+	for _, v := range hostileValues {
+		res := mustRun(t, tr, "printf %s "+Quote(v))
+		if res.ExitCode != 0 || string(res.Stdout) != v {
+			t.Errorf("printf %%s Quote(%q) = %q (exit %d, stderr %q)", v, res.Stdout, res.ExitCode, res.Stderr)
+		}
+	}
+	// All at once, through Join.
+	res := mustRun(t, tr, "printf '%s\\0' "+Join(hostileValues...))
+	if got := strings.Split(string(res.Stdout), "\x00"); len(got) != len(hostileValues)+1 || strings.Join(got[:len(got)-1], "\x00") != strings.Join(hostileValues, "\x00") {
+		t.Errorf("Join round trip: %q", res.Stdout)
+	}
+}
+
+func TestSSHRoundTrips(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	tr := dialTest(t, s.Config("counted"))
+	if n := tr.RoundTrips(); n != 1 {
+		t.Errorf("after dial: %d round trips, want 1 (the handshake)", n)
+	}
+	mustRun(t, tr, "true")
+	mustRun(t, tr, "false")
+	if n := tr.RoundTrips(); n != 3 {
+		t.Errorf("after 2 runs: %d, want 3", n)
+	}
+	f := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(f, []byte("x"), 0o644)
+	if _, err := tr.ReadFile(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	// Opening SFTP (1) + open, read, close (3).
+	if n := tr.RoundTrips(); n != 7 {
+		t.Errorf("after first ReadFile: %d, want 7", n)
+	}
+	before := tr.RoundTrips()
+	if _, err := tr.ReadFile(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	if d := tr.RoundTrips() - before; d != 3 {
+		t.Errorf("second ReadFile cost %d round trips, want 3 (SFTP client reused)", d)
+	}
+	before = tr.RoundTrips()
+	if err := tr.WriteFileAtomic(context.Background(), f, []byte("y"), 0o600, ""); err != nil {
+		t.Fatal(err)
+	}
+	// create, chmod, write, fsync, close, rename.
+	if d := tr.RoundTrips() - before; d != 6 {
+		t.Errorf("WriteFileAtomic cost %d round trips, want 6", d)
+	}
+}
+
+func TestSSHReadFile(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	tr := dialTest(t, s.Config("reader"))
+	dir := t.TempDir()
+	_, err := tr.ReadFile(context.Background(), filepath.Join(dir, "missing"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("want os.ErrNotExist, got %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "reader: ") || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("error %q should name the host and the file", err)
+	}
+	content := []byte("binary\x00\xff\nok")
+	os.WriteFile(filepath.Join(dir, "present"), content, 0o600)
+	got, err := tr.ReadFile(context.Background(), filepath.Join(dir, "present"))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Errorf("ReadFile = %q, %v", got, err)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	if got, err := tr.ReadFile(context.Background(), empty); err != nil || len(got) != 0 {
+		t.Errorf("ReadFile(empty) = %q, %v", got, err)
+	}
+}
+
+func TestSSHWriteFileAtomic(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	tr := dialTest(t, s.Config("writer"))
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.conf")
+	os.WriteFile(p, []byte("old"), 0o644)
+
+	owner, uid, gid := testOwner(t)
+	data := bytes.Repeat([]byte("new content\n"), 100000) // > 1 MiB, several SFTP packets
+	if err := tr.WriteFileAtomic(ctx, p, data, 0o640, owner); err != nil {
+		t.Fatal(err)
+	}
+	checkWritten(t, p, data, 0o640, uid, gid)
+
+	// Without owner, with a mode the temp file would not have by default.
+	if err := tr.WriteFileAtomic(ctx, p, []byte("v2"), 0o600, ""); err != nil {
+		t.Fatal(err)
+	}
+	checkWritten(t, p, []byte("v2"), 0o600, -1, -1)
+
+	// Empty content, new file.
+	p2 := filepath.Join(dir, "new file with 'quotes' $x")
+	if err := tr.WriteFileAtomic(ctx, p2, nil, 0o644, ""); err != nil {
+		t.Fatal(err)
+	}
+	checkWritten(t, p2, nil, 0o644, -1, -1)
+	checkNoTemp(t, dir)
+
+	// Failures name the host and leave nothing behind.
+	err := tr.WriteFileAtomic(ctx, filepath.Join(dir, "nodir", "f"), []byte("x"), 0o644, "")
+	if err == nil || !strings.HasPrefix(err.Error(), "writer: ") {
+		t.Errorf("write into a missing dir: %v", err)
+	}
+	err = tr.WriteFileAtomic(ctx, p, []byte("x"), 0o644, "no-such-user-hadeploy:root")
+	if err == nil || !strings.HasPrefix(err.Error(), "writer: ") {
+		t.Errorf("write with a bad owner: %v", err)
+	}
+	checkWritten(t, p, []byte("v2"), 0o600, -1, -1)
+	checkNoTemp(t, dir)
+	if err := tr.WriteFileAtomic(ctx, "relative/path", nil, 0o644, ""); err == nil {
+		t.Error("relative path accepted")
+	}
+}
+
+// testOwner is an owner other than root:root when the system has one.
+func testOwner(t *testing.T) (string, int, int) {
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return "root:root", 0, 0
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		return "root:root", 0, 0
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return u.Username + ":" + g.Name, uid, gid
+}
+
+func checkWritten(t *testing.T, p string, data []byte, mode os.FileMode, uid, gid int) {
+	t.Helper()
+	got, err := os.ReadFile(p)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("%s: content %d bytes (%v), want %d bytes", p, len(got), err, len(data))
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != mode {
+		t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), mode)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if uid >= 0 && (int(sys.Uid) != uid || int(sys.Gid) != gid) {
+		t.Errorf("%s: owner %d:%d, want %d:%d", p, sys.Uid, sys.Gid, uid, gid)
+	}
+}
+
+func checkNoTemp(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, dir := range dirs {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".hadeploy-tmp-") || strings.Contains(e.Name(), ".hadeploy-upload-") {
+				t.Errorf("temp file left behind: %s", filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
+
+func TestSSHConfigAlias(t *testing.T) {
+	home := isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	conf := filepath.Join(home, "ssh_config")
+	content := fmt.Sprintf(`Host myalias
+  HostName 127.0.0.1
+  Port %d
+  User root
+  IdentityFile %s
+
+Host overridden
+  HostName 127.0.0.1
+  Port 1
+  User nobody
+  IdentityFile %s
+`, s.Port, s.UserKey, s.UserKey)
+	os.WriteFile(conf, []byte(content), 0o600)
+
+	tr := dialTest(t, SSHConfig{Name: "aliased", Address: "myalias", SSHConfigFile: conf, KnownHostsFiles: []string{s.KnownHosts}})
+	if tr.addr != s.HostPort() || tr.User() != "root" {
+		t.Errorf("resolved to %s@%s, want root@%s", tr.User(), tr.addr, s.HostPort())
+	}
+	mustRun(t, tr, "true")
+
+	// Inventory values win over ssh_config.
+	tr2 := dialTest(t, SSHConfig{Name: "ov", Address: "overridden", Port: s.Port, User: "root", SSHConfigFile: conf, KnownHostsFiles: []string{s.KnownHosts}})
+	if tr2.addr != s.HostPort() || tr2.User() != "root" {
+		t.Errorf("resolved to %s@%s", tr2.User(), tr2.addr)
+	}
+
+	// The default file is ~/.ssh/config.
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(content), 0o600)
+	tr3 := dialTest(t, SSHConfig{Name: "default-config", Address: "myalias", KnownHostsFiles: []string{s.KnownHosts}})
+	mustRun(t, tr3, "true")
+
+	// A missing explicit file is an error.
+	if _, err := DialSSH(context.Background(), SSHConfig{Name: "x", Address: "myalias", SSHConfigFile: filepath.Join(home, "nope")}); err == nil {
+		t.Error("missing SSHConfigFile accepted")
+	}
+}
+
+func TestSSHProxyJump(t *testing.T) {
+	home := isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	conf := filepath.Join(home, "ssh_config")
+	content := fmt.Sprintf(`Host target
+  HostName 127.0.0.1
+  Port %[1]d
+  ProxyJump root@127.0.0.1:%[1]d,hop2
+
+Host hop2
+  HostName 127.0.0.1
+  Port %[1]d
+  User root
+
+Host *
+  IdentityFile %[2]s
+`, s.Port, s.UserKey)
+	os.WriteFile(conf, []byte(content), 0o600)
+	tr := dialTest(t, SSHConfig{Name: "jumped", Address: "target", SSHConfigFile: conf, KnownHostsFiles: []string{s.KnownHosts}})
+	if len(tr.hops) != 2 {
+		t.Errorf("%d hops, want 2", len(tr.hops))
+	}
+	if n := tr.RoundTrips(); n != 3 {
+		t.Errorf("%d round trips after dial, want 3 handshakes", n)
+	}
+	if got := string(mustRun(t, tr, "echo via-jump").Stdout); got != "via-jump\n" {
+		t.Errorf("run through jump hosts: %q", got)
+	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func TestSSHCloseAndConnectErrors(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	tr := dialTest(t, s.Config("closer"))
+	if err := tr.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := tr.Run(context.Background(), "true", nil); err == nil || !strings.HasPrefix(err.Error(), "closer: ") {
+		t.Errorf("Run after Close: %v", err)
+	}
+	if _, err := tr.ReadFile(context.Background(), "/etc/hostname"); err == nil {
+		t.Error("ReadFile after Close succeeded")
+	}
+
+	// Nothing listening.
+	cfg := s.Config("down")
+	cfg.Port = freePort(t)
+	if _, err := DialSSH(context.Background(), cfg); err == nil || !strings.HasPrefix(err.Error(), "down: ") {
+		t.Errorf("dial to a closed port: %v", err)
+	}
+
+	// A server that accepts but never speaks: the connect timeout covers
+	// the handshake.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cfg = s.Config("mute")
+	cfg.Port = l.Addr().(*net.TCPAddr).Port
+	cfg.ConnectTimeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err = DialSSH(context.Background(), cfg)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "mute: ") {
+		t.Errorf("dial to a mute server: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("connect timeout took %s", d)
+	}
+}
+
+// fakeSudo installs a sudo stand-in that logs its argv and, in "prompt" mode,
+// reads and checks the password line like sudo -S does.
+func fakeSudo(t *testing.T, password string) (path string, setMode func(string), argvLog string) {
+	t.Helper()
+	dir := t.TempDir()
+	argvLog = filepath.Join(dir, "argv")
+	modeFile := filepath.Join(dir, "mode")
+	pwFile := filepath.Join(dir, "password")
+	os.WriteFile(pwFile, []byte(password), 0o600)
+	script := `#!/bin/sh
+printf '%s\n' "$*" >> ` + Quote(argvLog) + `
+mode=$(cat ` + Quote(modeFile) + ` 2>/dev/null)
+stdin=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) shift ;;
+    -S) stdin=1; shift ;;
+    -p) shift 2 ;;
+    --) shift; break ;;
+    -*) echo "fake sudo: unsupported option $1" >&2; exit 1 ;;
+    *) break ;;
+  esac
+done
+if [ -n "$stdin" ] && [ "$mode" = prompt ]; then
+  IFS= read -r pw || exit 1
+  [ "$pw" = "$(cat ` + Quote(pwFile) + `)" ] || { echo "fake sudo: wrong password" >&2; exit 1; }
+fi
+exec "$@"
+`
+	path = filepath.Join(dir, "sudo")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, func(m string) { os.WriteFile(modeFile, []byte(m), 0o600) }, argvLog
+}
+
+// The non-root path: commands wrapped in sudo, the password on stdin only,
+// the caller's stdin intact whether sudo consumed the password or not.
+func TestSSHSudoWrapping(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	const password = "pa ss'w$rd"
+	sudoPath, setMode, argvLog := fakeSudo(t, password)
+	var logs lockedBuffer
+	cfg := s.Config("sudoer")
+	cfg.BecomePassword = password
+	cfg.Log = func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }
+	tr := dialTest(t, cfg)
+	tr.sudo, tr.sudoPath = true, sudoPath // as if logged in as a normal user
+	tr.uploadDir = t.TempDir()
+
+	check := func(t *testing.T) {
+		in := []byte("first line\nsecond\x00line\n")
+		res, err := tr.Run(context.Background(), "cat", bytes.NewReader(in))
+		if err != nil || !bytes.Equal(res.Stdout, in) || res.ExitCode != 0 {
+			t.Errorf("stdin through sudo: %q exit %d stderr %q err %v", res.Stdout, res.ExitCode, res.Stderr, err)
+		}
+		res = mustRun(t, tr, "cat; exit 7") // nil stdin: the command sees EOF, not the password
+		if len(res.Stdout) != 0 || res.ExitCode != 7 {
+			t.Errorf("nil stdin through sudo: %q exit %d stderr %q", res.Stdout, res.ExitCode, res.Stderr)
+		}
+		checkQuoteRoundTrip(t, tr)
+		dir := t.TempDir()
+		p := filepath.Join(dir, "via sudo.conf")
+		owner, uid, gid := testOwner(t)
+		if err := tr.WriteFileAtomic(context.Background(), p, []byte("sudo content"), 0o640, owner); err != nil {
+			t.Fatal(err)
+		}
+		checkWritten(t, p, []byte("sudo content"), 0o640, uid, gid)
+		got, err := tr.ReadFile(context.Background(), p)
+		if err != nil || string(got) != "sudo content" {
+			t.Errorf("ReadFile via sudo: %q %v", got, err)
+		}
+		if _, err := tr.ReadFile(context.Background(), filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("missing file via sudo: %v", err)
+		}
+		checkNoTemp(t, dir, tr.uploadDir)
+	}
+	t.Run("password-prompted", func(t *testing.T) { setMode("prompt"); check(t) })
+	t.Run("password-not-asked", func(t *testing.T) { setMode("nopasswd"); check(t) })
+	t.Run("no-password", func(t *testing.T) {
+		tr.cfg.BecomePassword = ""
+		defer func() { tr.cfg.BecomePassword = password }()
+		setMode("nopasswd")
+		check(t)
+	})
+	argv, _ := os.ReadFile(argvLog)
+	if !strings.Contains(string(argv), "-S -p  sh -c") || !strings.Contains(string(argv), "-n sh -c") {
+		t.Errorf("unexpected sudo invocations:\n%s", argv)
+	}
+	if strings.Contains(string(argv), password) || strings.Contains(logs.String(), password) {
+		t.Error("the become password leaked into argv or logs")
+	}
+
+	// Real sudo, when installed: root is never asked, so the password line
+	// must be discarded by hadeploy's wrapper.
+	if real, err := exec.LookPath("sudo"); err == nil {
+		t.Run("real-sudo", func(t *testing.T) {
+			tr.sudoPath = real
+			check(t)
+		})
+	}
+}

@@ -1,0 +1,101 @@
+# step rsyslog
+hadeploy_main() {
+if [ ! -d /var/backups/hadeploy/R1 ]; then mkdir -p /var/backups/hadeploy/R1/files && chmod 700 /var/backups/hadeploy/R1 && printf '%s\n' 'root@here cmd=apply' > /var/backups/hadeploy/R1/meta && echo running > /var/backups/hadeploy/R1/status; fi
+R=/var/backups/hadeploy/R1
+echo "begin "rsyslog >> "$R/journal"
+mkdir -p /etc/rsyslog.d
+base64 -d > /etc/rsyslog.d/.10-hadeploy-haproxy.conf.hadeploy-new0 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /etc/rsyslog.d/.10-hadeploy-haproxy.conf.hadeploy-new0 && chown root:root /etc/rsyslog.d/.10-hadeploy-haproxy.conf.hadeploy-new0
+if [ ! -e /var/backups/hadeploy/R1/files/etc/rsyslog.d/10-hadeploy-haproxy.conf ] && ! grep -qxF 'file /etc/rsyslog.d/10-hadeploy-haproxy.conf absent' "$R/journal"; then
+  if [ -e /etc/rsyslog.d/10-hadeploy-haproxy.conf ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/rsyslog.d && cp -a /etc/rsyslog.d/10-hadeploy-haproxy.conf /var/backups/hadeploy/R1/files/etc/rsyslog.d/10-hadeploy-haproxy.conf && printf '%s %s %s\n' "$(sha256sum < /etc/rsyslog.d/10-hadeploy-haproxy.conf | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/rsyslog.d/10-hadeploy-haproxy.conf)" /etc/rsyslog.d/10-hadeploy-haproxy.conf >> "$R/manifest" && echo "file "/etc/rsyslog.d/10-hadeploy-haproxy.conf" backup" >> "$R/journal"; else echo "file "/etc/rsyslog.d/10-hadeploy-haproxy.conf" absent" >> "$R/journal"; fi
+fi
+sync /etc/rsyslog.d/.10-hadeploy-haproxy.conf.hadeploy-new0 2>/dev/null; mv -f /etc/rsyslog.d/.10-hadeploy-haproxy.conf.hadeploy-new0 /etc/rsyslog.d/10-hadeploy-haproxy.conf
+if ! out=$(rsyslogd -N1 2>&1); then
+  if [ -e /var/backups/hadeploy/R1/files/etc/rsyslog.d/10-hadeploy-haproxy.conf ]; then cp -a /var/backups/hadeploy/R1/files/etc/rsyslog.d/10-hadeploy-haproxy.conf /etc/rsyslog.d/10-hadeploy-haproxy.conf.hadeploy-restore && mv -f /etc/rsyslog.d/10-hadeploy-haproxy.conf.hadeploy-restore /etc/rsyslog.d/10-hadeploy-haproxy.conf; else rm -f /etc/rsyslog.d/10-hadeploy-haproxy.conf; fi
+  echo "==fail check"; printf '%s\n' "$out"; exit 11; fi
+echo "service "rsyslog" $(systemctl is-active rsyslog 2>/dev/null | head -n1) $(systemctl is-enabled rsyslog 2>/dev/null | head -n1)" >> "$R/journal"
+systemctl enable -q rsyslog 2>&1 || true
+if ! out=$(systemctl start rsyslog 2>&1); then echo "==fail service rsyslog: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 rsyslog 2>&1 | tail -n 15; exit 12; fi
+i=0; while ! { systemctl is-active -q rsyslog && ss -Hlunp 'sport = :514' | grep -qF '"rsyslogd"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service rsyslog: not serving after 10s"; systemctl status --no-pager -n 10 rsyslog 2>&1 | tail -n 12; echo 'listening on port 514:'; ss -Hlnp 'sport = :514';  exit 12; fi; sleep 0.25; done
+echo "done "rsyslog >> "$R/journal"
+}
+hadeploy_main
+
+# step haproxy
+hadeploy_main() {
+if [ ! -d /var/backups/hadeploy/R1 ]; then mkdir -p /var/backups/hadeploy/R1/files && chmod 700 /var/backups/hadeploy/R1 && printf '%s\n' 'root@here cmd=apply' > /var/backups/hadeploy/R1/meta && echo running > /var/backups/hadeploy/R1/status; fi
+R=/var/backups/hadeploy/R1
+echo "begin "haproxy >> "$R/journal"
+mkdir -p /etc/haproxy
+base64 -d > /etc/haproxy/.haproxy.cfg.hadeploy-new0 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /etc/haproxy/.haproxy.cfg.hadeploy-new0 && chown root:root /etc/haproxy/.haproxy.cfg.hadeploy-new0
+if ! out=$(haproxy -c -f /etc/haproxy/.haproxy.cfg.hadeploy-new0 2>&1); then rm -f /etc/haproxy/.haproxy.cfg.hadeploy-new0; echo "==fail validate /etc/haproxy/haproxy.cfg"; printf '%s\n' "$out"; exit 10; fi
+if [ ! -e /var/backups/hadeploy/R1/files/etc/haproxy/haproxy.cfg ] && ! grep -qxF 'file /etc/haproxy/haproxy.cfg absent' "$R/journal"; then
+  if [ -e /etc/haproxy/haproxy.cfg ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/haproxy && cp -a /etc/haproxy/haproxy.cfg /var/backups/hadeploy/R1/files/etc/haproxy/haproxy.cfg && printf '%s %s %s\n' "$(sha256sum < /etc/haproxy/haproxy.cfg | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/haproxy/haproxy.cfg)" /etc/haproxy/haproxy.cfg >> "$R/manifest" && echo "file "/etc/haproxy/haproxy.cfg" backup" >> "$R/journal"; else echo "file "/etc/haproxy/haproxy.cfg" absent" >> "$R/journal"; fi
+fi
+sync /etc/haproxy/.haproxy.cfg.hadeploy-new0 2>/dev/null; mv -f /etc/haproxy/.haproxy.cfg.hadeploy-new0 /etc/haproxy/haproxy.cfg
+echo "service "haproxy" $(systemctl is-active haproxy 2>/dev/null | head -n1) $(systemctl is-enabled haproxy 2>/dev/null | head -n1)" >> "$R/journal"
+if ! out=$(systemctl reload haproxy 2>&1); then echo "==fail service haproxy: systemctl reload"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 haproxy 2>&1 | tail -n 15; exit 12; fi
+i=0; while ! { systemctl is-active -q haproxy && ss -Hltnp 'sport = :80' | grep -qF '"haproxy"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service haproxy: not serving after 10s"; systemctl status --no-pager -n 10 haproxy 2>&1 | tail -n 12; echo 'listening on port 80:'; ss -Hlnp 'sport = :80';  exit 12; fi; sleep 0.25; done
+echo "done "haproxy >> "$R/journal"
+}
+hadeploy_main
+
+# step keepalived
+hadeploy_main() {
+if [ ! -d /var/backups/hadeploy/R1 ]; then mkdir -p /var/backups/hadeploy/R1/files && chmod 700 /var/backups/hadeploy/R1 && printf '%s\n' 'root@here cmd=apply' > /var/backups/hadeploy/R1/meta && echo running > /var/backups/hadeploy/R1/status; fi
+R=/var/backups/hadeploy/R1
+echo "begin "keepalived >> "$R/journal"
+mkdir -p /usr/local/libexec/hadeploy
+base64 -d > /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 755 /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 && chown root:root /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0
+if [ ! -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/check-haproxy ] && ! grep -qxF 'file /usr/local/libexec/hadeploy/check-haproxy absent' "$R/journal"; then
+  if [ -e /usr/local/libexec/hadeploy/check-haproxy ]; then mkdir -p /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy && cp -a /usr/local/libexec/hadeploy/check-haproxy /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/check-haproxy && printf '%s %s %s\n' "$(sha256sum < /usr/local/libexec/hadeploy/check-haproxy | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /usr/local/libexec/hadeploy/check-haproxy)" /usr/local/libexec/hadeploy/check-haproxy >> "$R/manifest" && echo "file "/usr/local/libexec/hadeploy/check-haproxy" backup" >> "$R/journal"; else echo "file "/usr/local/libexec/hadeploy/check-haproxy" absent" >> "$R/journal"; fi
+fi
+sync /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 2>/dev/null; mv -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /usr/local/libexec/hadeploy/check-haproxy
+mkdir -p /etc/keepalived
+base64 -d > /etc/keepalived/.keepalived.conf.hadeploy-new1 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 640 /etc/keepalived/.keepalived.conf.hadeploy-new1 && chown root:root /etc/keepalived/.keepalived.conf.hadeploy-new1
+if ! out=$(keepalived -t -f /etc/keepalived/.keepalived.conf.hadeploy-new1 2>&1); then rm -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /etc/keepalived/.keepalived.conf.hadeploy-new1; echo "==fail validate /etc/keepalived/keepalived.conf"; printf '%s\n' "$out"; exit 10; fi
+if [ ! -e /var/backups/hadeploy/R1/files/etc/keepalived/keepalived.conf ] && ! grep -qxF 'file /etc/keepalived/keepalived.conf absent' "$R/journal"; then
+  if [ -e /etc/keepalived/keepalived.conf ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/keepalived && cp -a /etc/keepalived/keepalived.conf /var/backups/hadeploy/R1/files/etc/keepalived/keepalived.conf && printf '%s %s %s\n' "$(sha256sum < /etc/keepalived/keepalived.conf | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/keepalived/keepalived.conf)" /etc/keepalived/keepalived.conf >> "$R/manifest" && echo "file "/etc/keepalived/keepalived.conf" backup" >> "$R/journal"; else echo "file "/etc/keepalived/keepalived.conf" absent" >> "$R/journal"; fi
+fi
+sync /etc/keepalived/.keepalived.conf.hadeploy-new1 2>/dev/null; mv -f /etc/keepalived/.keepalived.conf.hadeploy-new1 /etc/keepalived/keepalived.conf
+echo "service "keepalived" $(systemctl is-active keepalived 2>/dev/null | head -n1) $(systemctl is-enabled keepalived 2>/dev/null | head -n1)" >> "$R/journal"
+systemctl enable -q keepalived 2>&1 || true
+if ! out=$(systemctl start keepalived 2>&1); then echo "==fail service keepalived: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 keepalived 2>&1 | tail -n 15; exit 12; fi
+i=0; while ! { systemctl is-active -q keepalived; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service keepalived: not serving after 10s"; systemctl status --no-pager -n 10 keepalived 2>&1 | tail -n 12;  exit 12; fi; sleep 0.25; done
+echo "done "keepalived >> "$R/journal"
+}
+hadeploy_main
+
+# step timesync
+hadeploy_main() {
+if [ ! -d /var/backups/hadeploy/R1 ]; then mkdir -p /var/backups/hadeploy/R1/files && chmod 700 /var/backups/hadeploy/R1 && printf '%s\n' 'root@here cmd=apply' > /var/backups/hadeploy/R1/meta && echo running > /var/backups/hadeploy/R1/status; fi
+R=/var/backups/hadeploy/R1
+echo "begin "timesync >> "$R/journal"
+mkdir -p /etc/cron.d
+base64 -d > /etc/cron.d/.hadeploy-timesync.hadeploy-new0 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /etc/cron.d/.hadeploy-timesync.hadeploy-new0 && chown root:root /etc/cron.d/.hadeploy-timesync.hadeploy-new0
+if [ ! -e /var/backups/hadeploy/R1/files/etc/cron.d/hadeploy-timesync ] && ! grep -qxF 'file /etc/cron.d/hadeploy-timesync absent' "$R/journal"; then
+  if [ -e /etc/cron.d/hadeploy-timesync ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/cron.d && cp -a /etc/cron.d/hadeploy-timesync /var/backups/hadeploy/R1/files/etc/cron.d/hadeploy-timesync && printf '%s %s %s\n' "$(sha256sum < /etc/cron.d/hadeploy-timesync | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/cron.d/hadeploy-timesync)" /etc/cron.d/hadeploy-timesync >> "$R/manifest" && echo "file "/etc/cron.d/hadeploy-timesync" backup" >> "$R/journal"; else echo "file "/etc/cron.d/hadeploy-timesync" absent" >> "$R/journal"; fi
+fi
+sync /etc/cron.d/.hadeploy-timesync.hadeploy-new0 2>/dev/null; mv -f /etc/cron.d/.hadeploy-timesync.hadeploy-new0 /etc/cron.d/hadeploy-timesync
+echo "service "cron" $(systemctl is-active cron 2>/dev/null | head -n1) $(systemctl is-enabled cron 2>/dev/null | head -n1)" >> "$R/journal"
+systemctl enable -q cron 2>&1 || true
+if ! out=$(systemctl start cron 2>&1); then echo "==fail service cron: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 cron 2>&1 | tail -n 15; exit 12; fi
+i=0; while ! { systemctl is-active -q cron; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service timesync: not serving after 10s"; systemctl status --no-pager -n 10 cron 2>&1 | tail -n 12;  exit 12; fi; sleep 0.25; done
+echo "done "timesync >> "$R/journal"
+}
+hadeploy_main
+

@@ -1,0 +1,67 @@
+# step web
+hadeploy_main() {
+if [ ! -d /var/backups/hadeploy/R1 ]; then mkdir -p /var/backups/hadeploy/R1/files && chmod 700 /var/backups/hadeploy/R1 && printf '%s\n' 'root@here cmd=apply' > /var/backups/hadeploy/R1/meta && echo running > /var/backups/hadeploy/R1/status; fi
+R=/var/backups/hadeploy/R1
+echo "begin "web >> "$R/journal"
+mkdir -p /etc/apache2
+base64 -d > /etc/apache2/.ports.conf.hadeploy-new0 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /etc/apache2/.ports.conf.hadeploy-new0 && chown root:root /etc/apache2/.ports.conf.hadeploy-new0
+mkdir -p /etc/apache2/sites-available
+base64 -d > /etc/apache2/sites-available/.000-default.conf.hadeploy-new1 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /etc/apache2/sites-available/.000-default.conf.hadeploy-new1 && chown root:root /etc/apache2/sites-available/.000-default.conf.hadeploy-new1
+mkdir -p /var/www/html
+base64 -d > /var/www/html/.index.html.hadeploy-new2 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /var/www/html/.index.html.hadeploy-new2 && chown root:root /var/www/html/.index.html.hadeploy-new2
+if [ ! -e /var/backups/hadeploy/R1/files/etc/apache2/ports.conf ] && ! grep -qxF 'file /etc/apache2/ports.conf absent' "$R/journal"; then
+  if [ -e /etc/apache2/ports.conf ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/apache2 && cp -a /etc/apache2/ports.conf /var/backups/hadeploy/R1/files/etc/apache2/ports.conf && printf '%s %s %s\n' "$(sha256sum < /etc/apache2/ports.conf | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/apache2/ports.conf)" /etc/apache2/ports.conf >> "$R/manifest" && echo "file "/etc/apache2/ports.conf" backup" >> "$R/journal"; else echo "file "/etc/apache2/ports.conf" absent" >> "$R/journal"; fi
+fi
+sync /etc/apache2/.ports.conf.hadeploy-new0 2>/dev/null; mv -f /etc/apache2/.ports.conf.hadeploy-new0 /etc/apache2/ports.conf
+if [ ! -e /var/backups/hadeploy/R1/files/etc/apache2/sites-available/000-default.conf ] && ! grep -qxF 'file /etc/apache2/sites-available/000-default.conf absent' "$R/journal"; then
+  if [ -e /etc/apache2/sites-available/000-default.conf ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/apache2/sites-available && cp -a /etc/apache2/sites-available/000-default.conf /var/backups/hadeploy/R1/files/etc/apache2/sites-available/000-default.conf && printf '%s %s %s\n' "$(sha256sum < /etc/apache2/sites-available/000-default.conf | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/apache2/sites-available/000-default.conf)" /etc/apache2/sites-available/000-default.conf >> "$R/manifest" && echo "file "/etc/apache2/sites-available/000-default.conf" backup" >> "$R/journal"; else echo "file "/etc/apache2/sites-available/000-default.conf" absent" >> "$R/journal"; fi
+fi
+sync /etc/apache2/sites-available/.000-default.conf.hadeploy-new1 2>/dev/null; mv -f /etc/apache2/sites-available/.000-default.conf.hadeploy-new1 /etc/apache2/sites-available/000-default.conf
+if [ ! -e /var/backups/hadeploy/R1/files/var/www/html/index.html ] && ! grep -qxF 'file /var/www/html/index.html absent' "$R/journal"; then
+  if [ -e /var/www/html/index.html ]; then mkdir -p /var/backups/hadeploy/R1/files/var/www/html && cp -a /var/www/html/index.html /var/backups/hadeploy/R1/files/var/www/html/index.html && printf '%s %s %s\n' "$(sha256sum < /var/www/html/index.html | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /var/www/html/index.html)" /var/www/html/index.html >> "$R/manifest" && echo "file "/var/www/html/index.html" backup" >> "$R/journal"; else echo "file "/var/www/html/index.html" absent" >> "$R/journal"; fi
+fi
+sync /var/www/html/.index.html.hadeploy-new2 2>/dev/null; mv -f /var/www/html/.index.html.hadeploy-new2 /var/www/html/index.html
+if ! out=$(apache2ctl configtest 2>&1); then
+  if [ -e /var/backups/hadeploy/R1/files/etc/apache2/ports.conf ]; then cp -a /var/backups/hadeploy/R1/files/etc/apache2/ports.conf /etc/apache2/ports.conf.hadeploy-restore && mv -f /etc/apache2/ports.conf.hadeploy-restore /etc/apache2/ports.conf; else rm -f /etc/apache2/ports.conf; fi
+  if [ -e /var/backups/hadeploy/R1/files/etc/apache2/sites-available/000-default.conf ]; then cp -a /var/backups/hadeploy/R1/files/etc/apache2/sites-available/000-default.conf /etc/apache2/sites-available/000-default.conf.hadeploy-restore && mv -f /etc/apache2/sites-available/000-default.conf.hadeploy-restore /etc/apache2/sites-available/000-default.conf; else rm -f /etc/apache2/sites-available/000-default.conf; fi
+  if [ -e /var/backups/hadeploy/R1/files/var/www/html/index.html ]; then cp -a /var/backups/hadeploy/R1/files/var/www/html/index.html /var/www/html/index.html.hadeploy-restore && mv -f /var/www/html/index.html.hadeploy-restore /var/www/html/index.html; else rm -f /var/www/html/index.html; fi
+  echo "==fail check"; printf '%s\n' "$out"; exit 11; fi
+echo "service "apache2" $(systemctl is-active apache2 2>/dev/null | head -n1) $(systemctl is-enabled apache2 2>/dev/null | head -n1)" >> "$R/journal"
+systemctl enable -q apache2 2>&1 || true
+if ! out=$(systemctl start apache2 2>&1); then echo "==fail service apache2: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 apache2 2>&1 | tail -n 15; exit 12; fi
+i=0; while ! { systemctl is-active -q apache2 && ss -Hltnp 'sport = :8080' | grep -qF '"apache2"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service web: not serving after 10s"; systemctl status --no-pager -n 10 apache2 2>&1 | tail -n 12; echo 'listening on port 8080:'; ss -Hlnp 'sport = :8080';  exit 12; fi; sleep 0.25; done
+echo "done "web >> "$R/journal"
+}
+hadeploy_main
+
+# step timesync
+hadeploy_main() {
+if [ ! -d /var/backups/hadeploy/R1 ]; then mkdir -p /var/backups/hadeploy/R1/files && chmod 700 /var/backups/hadeploy/R1 && printf '%s\n' 'root@here cmd=apply' > /var/backups/hadeploy/R1/meta && echo running > /var/backups/hadeploy/R1/status; fi
+R=/var/backups/hadeploy/R1
+echo "begin "timesync >> "$R/journal"
+mkdir -p /etc/cron.d
+base64 -d > /etc/cron.d/.hadeploy-timesync.hadeploy-new0 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 644 /etc/cron.d/.hadeploy-timesync.hadeploy-new0 && chown root:root /etc/cron.d/.hadeploy-timesync.hadeploy-new0
+if [ ! -e /var/backups/hadeploy/R1/files/etc/cron.d/hadeploy-timesync ] && ! grep -qxF 'file /etc/cron.d/hadeploy-timesync absent' "$R/journal"; then
+  if [ -e /etc/cron.d/hadeploy-timesync ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/cron.d && cp -a /etc/cron.d/hadeploy-timesync /var/backups/hadeploy/R1/files/etc/cron.d/hadeploy-timesync && printf '%s %s %s\n' "$(sha256sum < /etc/cron.d/hadeploy-timesync | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/cron.d/hadeploy-timesync)" /etc/cron.d/hadeploy-timesync >> "$R/manifest" && echo "file "/etc/cron.d/hadeploy-timesync" backup" >> "$R/journal"; else echo "file "/etc/cron.d/hadeploy-timesync" absent" >> "$R/journal"; fi
+fi
+sync /etc/cron.d/.hadeploy-timesync.hadeploy-new0 2>/dev/null; mv -f /etc/cron.d/.hadeploy-timesync.hadeploy-new0 /etc/cron.d/hadeploy-timesync
+echo "service "cron" $(systemctl is-active cron 2>/dev/null | head -n1) $(systemctl is-enabled cron 2>/dev/null | head -n1)" >> "$R/journal"
+systemctl enable -q cron 2>&1 || true
+if ! out=$(systemctl start cron 2>&1); then echo "==fail service cron: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 cron 2>&1 | tail -n 15; exit 12; fi
+i=0; while ! { systemctl is-active -q cron; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service timesync: not serving after 10s"; systemctl status --no-pager -n 10 cron 2>&1 | tail -n 12;  exit 12; fi; sleep 0.25; done
+echo "done "timesync >> "$R/journal"
+}
+hadeploy_main
+

@@ -1,0 +1,258 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/steps"
+)
+
+// Scenario is one failure the test injects on the current master.
+type Scenario struct {
+	Name    string
+	Service string // stopped on the master, then started again
+	// HAProxyDead: detection goes through the health tracker, so the bound
+	// includes its interval × fall.
+	HAProxyDead bool
+}
+
+// Scenarios: a keepalived stop (priority-0 advert) and a dead haproxy (the
+// tracker must lower the master's priority below the backup's).
+var Scenarios = []Scenario{
+	{Name: "stop keepalived on master", Service: "keepalived"},
+	{Name: "stop haproxy on master", Service: "haproxy", HAProxyDead: true},
+}
+
+// Result is one scenario's measurements.
+type Result struct {
+	Scenario   string        `json:"scenario"`
+	Master     string        `json:"master"`
+	NewHolder  string        `json:"new_holder"`
+	Bound      time.Duration `json:"bound_ns"`
+	Moved      time.Duration `json:"moved_ns"`    // stop → VIP on another lb
+	FailBack   time.Duration `json:"failback_ns"` // start → VIP back on the master
+	LongestGap time.Duration `json:"longest_gap_ns"`
+	Requests   int           `json:"requests"`
+	Failed     int           `json:"failed"`
+	SplitBrain bool          `json:"split_brain"`
+	OK         bool          `json:"ok"`
+	Problem    string        `json:"problem,omitempty"`
+}
+
+// Failover runs the scenarios while a bounded client loop sends requests to
+// the VIP and a sampler watches which lb holds it.
+type Failover struct {
+	Cluster *inventory.Cluster
+	Runner  *provision.Runner
+	// Rate is requests per second (about 20).
+	Rate int
+	// Log receives progress lines.
+	Log func(string)
+}
+
+type sample struct {
+	at      time.Time
+	ok      bool
+	holders []string
+}
+
+// Run performs every scenario and always restores the master's services.
+func (f *Failover) Run(ctx context.Context) ([]Result, error) {
+	c := f.Cluster
+	holders, err := f.Runner.VIPHolders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(holders) != 1 {
+		return nil, fmt.Errorf("before the test exactly one lb must hold the VIP %s; holders: %v (run verify)", c.VIPAddr(), holders)
+	}
+	master := holders[0]
+	if len(c.HostsWithRole(inventory.RoleLB)) < 2 {
+		return nil, fmt.Errorf("failover needs two or more load balancers")
+	}
+	var out []Result
+	for _, sc := range Scenarios {
+		r := f.scenario(ctx, sc, master)
+		out = append(out, r)
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	// The cluster must be back where it started.
+	end, err := f.Runner.VIPHolders(context.WithoutCancel(ctx))
+	if err != nil || len(end) != 1 || end[0] != master {
+		return out, fmt.Errorf("after the test the VIP is on %v, expected it back on %s", end, master)
+	}
+	return out, nil
+}
+
+func (f *Failover) logf(format string, args ...any) {
+	if f.Log != nil {
+		f.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error {
+	s := &provision.Script{}
+	s.Line(`systemctl %s %s`, verb, unit)
+	res, err := f.Runner.Exec(ctx, host, s)
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("%s: systemctl %s %s: %s", host, verb, unit, strings.TrimSpace(string(res.Stderr)))
+	}
+	return err
+}
+
+func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Result {
+	c := f.Cluster
+	bound := time.Duration(steps.DetectionBound(c, sc.HAProxyDead)) * time.Second
+	res := Result{Scenario: sc.Name, Master: master, Bound: bound}
+	rate := f.Rate
+	if rate <= 0 {
+		rate = 20
+	}
+	// Hard limits so the loop always ends by itself.
+	maxDur := 3*bound + 40*time.Second
+	loopCtx, stop := context.WithTimeout(ctx, maxDur)
+	defer stop()
+
+	var mu sync.Mutex
+	var reqs []sample
+	var holds []sample
+	var wg sync.WaitGroup
+	cl := NewHTTPClient(time.Second)
+	url := "http://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(c.HAProxy.Port)) + c.HealthPath()
+	wg.Add(2)
+	go func() { // client: ~rate requests per second, at most rate*maxDur requests
+		defer wg.Done()
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		limit := rate * int(maxDur/time.Second)
+		for i := 0; i < limit; i++ {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-tick.C:
+			}
+			r, err := Get(loopCtx, cl, url, "", nil)
+			if loopCtx.Err() != nil {
+				return
+			}
+			mu.Lock()
+			reqs = append(reqs, sample{at: time.Now(), ok: err == nil && r.Status == 200})
+			mu.Unlock()
+		}
+	}()
+	go func() { // sampler: who holds the VIP, every 200 ms
+		defer wg.Done()
+		for loopCtx.Err() == nil {
+			h, err := f.Runner.VIPHolders(loopCtx)
+			if err == nil {
+				mu.Lock()
+				holds = append(holds, sample{at: time.Now(), holders: h})
+				mu.Unlock()
+			}
+			select {
+			case <-loopCtx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	holderAfter := func(t time.Time, want func([]string) bool) (time.Time, []string, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range holds {
+			if s.at.After(t) && want(s.holders) {
+				return s.at, s.holders, true
+			}
+		}
+		return time.Time{}, nil, false
+	}
+	waitFor := func(t time.Time, limit time.Duration, want func([]string) bool) (time.Time, []string, bool) {
+		deadline := time.Now().Add(limit)
+		for time.Now().Before(deadline) && loopCtx.Err() == nil {
+			if at, h, ok := holderAfter(t, want); ok {
+				return at, h, true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return holderAfter(t, want)
+	}
+	notMaster := func(h []string) bool { return len(h) == 1 && h[0] != master }
+	onMaster := func(h []string) bool { return len(h) == 1 && h[0] == master }
+
+	// Always restore, also on Ctrl-C or a failure half-way.
+	restoreCtx := context.WithoutCancel(ctx)
+	defer f.systemctl(restoreCtx, master, "start", sc.Service)
+
+	time.Sleep(time.Second) // a baseline of good requests
+	f.logf("%s: stopping %s on %s", sc.Name, sc.Service, master)
+	t0 := time.Now()
+	if err := f.systemctl(ctx, master, "stop", sc.Service); err != nil {
+		res.Problem = err.Error()
+	}
+	// Give a slow move twice the bound before calling it a failure, so the
+	// report can say how late it was.
+	at, h, moved := waitFor(t0, 2*bound, notMaster)
+	if moved {
+		res.Moved, res.NewHolder = at.Sub(t0), h[0]
+		f.logf("%s: VIP moved to %s after %s", sc.Name, h[0], res.Moved.Round(time.Millisecond))
+	}
+	time.Sleep(2 * time.Second) // traffic on the backup
+	f.logf("%s: starting %s on %s", sc.Name, sc.Service, master)
+	t1 := time.Now()
+	if err := f.systemctl(restoreCtx, master, "start", sc.Service); err != nil && res.Problem == "" {
+		res.Problem = err.Error()
+	}
+	failBound := bound + time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1))*time.Second
+	at, _, back := waitFor(t1, 2*failBound, onMaster)
+	if back {
+		res.FailBack = at.Sub(t1)
+		f.logf("%s: VIP back on %s after %s", sc.Name, master, res.FailBack.Round(time.Millisecond))
+	}
+	time.Sleep(time.Second)
+	stop()
+	wg.Wait()
+
+	// Measure: requests, failures, the longest time without a success.
+	sort.Slice(reqs, func(i, j int) bool { return reqs[i].at.Before(reqs[j].at) })
+	last := t0
+	if len(reqs) > 0 && reqs[0].at.Before(t0) {
+		last = reqs[0].at
+	}
+	for _, r := range reqs {
+		res.Requests++
+		if !r.ok {
+			res.Failed++
+			continue
+		}
+		if r.at.After(t0) && r.at.Sub(last) > res.LongestGap {
+			res.LongestGap = r.at.Sub(last)
+		}
+		last = r.at
+	}
+	for _, s := range holds {
+		if len(s.holders) > 1 {
+			res.SplitBrain = true
+		}
+	}
+	switch {
+	case res.Problem != "":
+	case !moved:
+		res.Problem = fmt.Sprintf("the VIP did not leave %s within %s", master, 2*bound)
+	case res.Moved > bound:
+		res.Problem = fmt.Sprintf("the VIP moved after %s, later than the bound %s from the config", res.Moved.Round(time.Millisecond), bound)
+	case !back:
+		res.Problem = fmt.Sprintf("the VIP did not come back to %s within %s", master, 2*failBound)
+	case res.SplitBrain:
+		res.Problem = "two load balancers held the VIP at the same time"
+	}
+	res.OK = res.Problem == ""
+	return res
+}

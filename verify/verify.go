@@ -1,0 +1,368 @@
+// Package verify proves the cluster works end to end: from the machine running
+// hadeploy (HTTP to every web host and through the VIP) and from the hosts
+// (each load balancer reaches every web host, stats socket, VIP ownership,
+// log lines, services, time sync). It also runs the failover test.
+package verify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
+	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/steps"
+)
+
+// Check is one verified fact.
+type Check struct {
+	Name     string `json:"name"`
+	Host     string `json:"host,omitempty"`
+	OK       bool   `json:"ok"`
+	Expected string `json:"expected"`
+	Seen     string `json:"seen"`
+}
+
+// Verifier runs checks over an opened runner's connections.
+type Verifier struct {
+	Cluster *inventory.Cluster
+	Runner  *provision.Runner
+	Hosts   []*inventory.Host
+	// HTTP is the client for requests from this machine. It never uses a
+	// proxy: the only targets are the cluster's own addresses.
+	HTTP *http.Client
+
+	mu     sync.Mutex
+	checks []Check
+}
+
+// NewHTTPClient returns a client with short timeouts and no proxy or cookies.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: true,
+			DialContext:       (&net.Dialer{Timeout: timeout}).DialContext,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (v *Verifier) add(c Check) {
+	v.mu.Lock()
+	v.checks = append(v.checks, c)
+	v.mu.Unlock()
+}
+
+// Response is what one HTTP request saw.
+type Response struct {
+	Status int
+	Body   string
+	Server string // the SERVERID cookie haproxy inserted: which server answered
+}
+
+// Get sends one request from this machine with an optional Host header.
+func Get(ctx context.Context, cl *http.Client, url, host string, auth *inventory.StatsAuth) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Response{}, err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if auth != nil {
+		req.SetBasicAuth(auth.User, auth.Password)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	r := Response{Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
+	for _, c := range resp.Cookies() {
+		if c.Name == "SERVERID" {
+			r.Server = c.Value
+		}
+	}
+	return r, nil
+}
+
+// Run performs every check and returns them all (failed ones included).
+func (v *Verifier) Run(ctx context.Context) []Check {
+	c := v.Cluster
+	if v.HTTP == nil {
+		v.HTTP = NewHTTPClient(3 * time.Second)
+	}
+	var lbs, webs []*inventory.Host
+	for _, h := range v.Hosts {
+		if h.HasRole(inventory.RoleLB) {
+			lbs = append(lbs, h)
+		}
+		if h.HasRole(inventory.RoleWeb) {
+			webs = append(webs, h)
+		}
+	}
+	var wg sync.WaitGroup
+	// From this machine: each web host answers its health check with its own page.
+	for _, w := range webs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			url := fmt.Sprintf("http://%s%s", net.JoinHostPort(w.Address, fmt.Sprint(c.Web.Port)), c.HealthPath())
+			r, err := Get(ctx, v.HTTP, url, "", nil)
+			ck := Check{Name: "web answers health check", Host: w.Name, Expected: "200 with body " + w.Name}
+			ck.Seen, ck.OK = seen(r, err), err == nil && r.Status == 200 && r.Body == w.Name
+			v.add(ck)
+		}()
+	}
+	// On every host: services enabled and running, time sync in place.
+	for _, h := range v.Hosts {
+		wg.Add(1)
+		go func() { defer wg.Done(); v.hostChecks(ctx, h, webs) }()
+	}
+	wg.Wait()
+	if len(lbs) > 0 {
+		v.vipChecks(ctx, lbs)
+	}
+	sort.SliceStable(v.checks, func(i, j int) bool { return v.checks[i].Name < v.checks[j].Name })
+	return v.checks
+}
+
+func seen(r Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	s := fmt.Sprintf("%d %q", r.Status, trunc(r.Body, 40))
+	if r.Server != "" {
+		s += " from " + r.Server
+	}
+	return s
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// hostChecks runs one program on the host that reports every service, the
+// time-sync cron, and (on lbs) each web host's reachability and the stats socket.
+func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*inventory.Host) {
+	c := v.Cluster
+	sn := v.Runner.Snapshot(h.Name)
+	if sn == nil {
+		v.add(Check{Name: "host reachable", Host: h.Name, Expected: "connected", Seen: "no connection"})
+		return
+	}
+	var svcs []string
+	cronFile := ""
+	for _, st := range playbooks.StepsFor(h) {
+		d, err := st.Desired(steps.Target{Cluster: c, Host: h, Facts: sn.Facts})
+		if err != nil {
+			v.add(Check{Name: "desired state", Host: h.Name, Expected: "computable", Seen: err.Error()})
+			return
+		}
+		for _, s := range d.Services {
+			svcs = append(svcs, s.Name)
+		}
+		if st.Name() == "timesync" && len(d.Files) > 0 {
+			cronFile = d.Files[0].Path
+		}
+	}
+	s := &provision.Script{}
+	for _, u := range svcs {
+		s.Line(`printf '==svc %%s %%s %%s\n' %s "$(systemctl is-active %s 2>/dev/null)" "$(systemctl is-enabled %s 2>/dev/null)"`, u, u, u)
+	}
+	s.Line(`if [ -f %s ]; then printf '==cron %%s\n' "$(grep -v '^#' %s | grep -v '=' | head -n1)"; else echo "==cron"; fi`, cronFile, cronFile)
+	if h.HasRole(inventory.RoleLB) {
+		for _, w := range webs {
+			req := fmt.Sprintf("%s %s HTTP/1.0\r\nHost: %s\r\n\r\n", c.HealthMethod(), c.HealthPath(), w.Address)
+			s.Line(`printf '==reach %%s %%s\n' %s "$(timeout 3 bash -c 'exec 3<>/dev/tcp/$0/$1; printf "%%s" "$2" >&3; head -n1 <&3' %s %s %s 2>&1 | tr -d '\r')"`,
+				w.Name, w.Address, fmt.Sprint(c.Web.Port), req)
+		}
+		sock := "/run/haproxy/admin.sock"
+		if sn.Facts.Family == "rhel" {
+			sock = "/var/lib/haproxy/stats"
+		}
+		s.Line(`printf '==info %%s\n' "$(echo 'show info' | timeout 3 socat stdio %s 2>&1 | grep -E '^(Name|Version):' | tr '\n' ' ')"`, "UNIX-CONNECT:"+sock)
+		s.Line(`echo 'show stat' | timeout 3 socat stdio %s 2>&1 | while IFS=, read -r px sv _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ st _; do case "$sv" in FRONTEND|BACKEND|svname|"") ;; *) echo "==stat $px $sv $st";; esac; done`, "UNIX-CONNECT:"+sock)
+	}
+	res, err := v.Runner.Exec(ctx, h.Name, s)
+	if err != nil {
+		v.add(Check{Name: "host checks", Host: h.Name, Expected: "ran", Seen: err.Error()})
+		return
+	}
+	stats := map[string]string{}
+	for _, l := range strings.Split(string(res.Stdout), "\n") {
+		tag, rest, _ := strings.Cut(l, " ")
+		switch tag {
+		case "==svc":
+			f := strings.Fields(rest + " - -")
+			v.add(Check{Name: "service running and enabled", Host: h.Name, Expected: f[0] + " active enabled",
+				Seen: strings.Join(f[:3], " "), OK: f[1] == "active" && f[2] == "enabled"})
+		case "==cron":
+			v.add(Check{Name: "time sync cron in place", Host: h.Name, Expected: cronFile + ": " + c.Time.Schedule + " …",
+				Seen: orNone(rest), OK: strings.HasPrefix(rest, c.Time.Schedule+" root ")})
+		case "==reach":
+			name, line, _ := strings.Cut(rest, " ")
+			v.add(Check{Name: "lb reaches web host", Host: h.Name + "→" + name, Expected: "HTTP 200", Seen: orNone(line),
+				OK: strings.HasPrefix(line, "HTTP/") && strings.Contains(line, " 200")})
+		case "==info":
+			v.add(Check{Name: "stats socket: show info", Host: h.Name, Expected: "Name: HAProxy", Seen: orNone(strings.TrimSpace(rest)), OK: strings.Contains(rest, "Name: HAProxy")})
+		case "==stat":
+			f := strings.Fields(rest)
+			if len(f) == 3 {
+				stats[f[0]+"/"+f[1]] = f[2]
+			}
+		}
+	}
+	if h.HasRole(inventory.RoleLB) {
+		for _, b := range c.HAProxy.Backends {
+			for _, srv := range b.Servers {
+				k := b.Name + "/" + srv.Host
+				v.add(Check{Name: "stats socket: server UP", Host: h.Name + " " + k, Expected: "UP", Seen: orNone(stats[k]), OK: stats[k] == "UP"})
+			}
+		}
+	}
+}
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(nothing)"
+	}
+	return s
+}
+
+// vipChecks: exactly one VIP holder, stats page, round robin, ACL routes and
+// the request's line in /var/log/haproxy.log on the holder.
+func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
+	c := v.Cluster
+	holders, err := v.Runner.VIPHolders(ctx)
+	ck := Check{Name: "exactly one lb holds the VIP", Expected: "1 holder of " + c.VIPAddr(), Seen: strings.Join(holders, ", ")}
+	if err != nil {
+		ck.Seen = err.Error()
+	}
+	ck.OK = err == nil && len(holders) == 1
+	if len(holders) > 1 {
+		ck.Seen = "SPLIT BRAIN: " + ck.Seen
+	}
+	v.add(ck)
+	base := "http://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(c.HAProxy.Port))
+
+	r, err := Get(ctx, v.HTTP, base+c.HAProxy.StatsURI, "", c.HAProxy.StatsAuth)
+	v.add(Check{Name: "stats page on the VIP", Expected: "200 with \"Statistics Report\"", Seen: seen(Response{Status: r.Status, Body: ""}, err),
+		OK: err == nil && r.Status == 200 && strings.Contains(r.Body, "Statistics Report")})
+
+	// Round robin over the default backend: every server with weight > 0 answers.
+	def := c.Backend(c.HAProxy.DefaultBackend)
+	want := map[string]bool{}
+	for _, s := range def.Servers {
+		if s.Weight > 0 {
+			want[s.Host] = true
+		}
+	}
+	got := map[string]int{}
+	var errs []string
+	for i := 0; i < 4*len(def.Servers); i++ {
+		r, err := Get(ctx, v.HTTP, base+c.HealthPath(), "", nil)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		got[r.Body]++
+	}
+	ok := len(errs) == 0
+	for h := range want {
+		ok = ok && got[h] > 0
+	}
+	v.add(Check{Name: "round robin through the VIP", Expected: "answers from " + keys(want), Seen: counts(got) + strings.Join(errs, "; "), OK: ok})
+
+	// Each ACL route reaches its backend (haproxy's SERVERID cookie names the server).
+	for i, rt := range c.HAProxy.Routes {
+		b := c.Backend(rt.Backend)
+		allowed := map[string]bool{}
+		for _, s := range b.Servers {
+			allowed[s.Host] = true
+		}
+		name := rt.Name
+		if name == "" {
+			name = fmt.Sprintf("route%d", i+1)
+		}
+		var url, host, what string
+		if rt.Host != "" {
+			url, host, what = base+c.HealthPath(), rt.Host+":"+fmt.Sprint(c.HAProxy.Port), "Host: "+rt.Host
+		} else {
+			url, what = base+"/hadeploy-verify"+rt.PathSuffix[0]+"?q=1", "path *"+rt.PathSuffix[0]
+		}
+		r, err := Get(ctx, v.HTTP, url, host, nil)
+		v.add(Check{Name: "ACL route " + name, Expected: what + " → backend " + rt.Backend + " (" + keys(allowed) + ")",
+			Seen: seen(r, err), OK: err == nil && allowed[r.Server]})
+	}
+
+	// A request through the VIP shows up in the holder's /var/log/haproxy.log.
+	if len(holders) == 1 {
+		tag := randomTag()
+		_, err := Get(ctx, v.HTTP, base+c.HealthPath()+"?hadeploy-verify="+tag, "", nil)
+		found := false
+		if err == nil {
+			s := &provision.Script{}
+			s.Line(`i=0; while [ $i -lt 20 ]; do grep -qF %s /var/log/haproxy.log 2>/dev/null && { echo found; exit 0; }; i=$((i+1)); sleep 0.25; done; echo missing`, tag)
+			res, e := v.Runner.Exec(ctx, holders[0], s)
+			found, err = e == nil && strings.Contains(string(res.Stdout), "found"), e
+		}
+		seenLog := "not found"
+		if found {
+			seenLog = "found"
+		} else if err != nil {
+			seenLog = err.Error()
+		}
+		v.add(Check{Name: "request logged in /var/log/haproxy.log", Host: holders[0], Expected: "line with " + tag, Seen: seenLog, OK: found})
+	}
+}
+
+func keys(m map[string]bool) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+func counts(m map[string]int) string {
+	var ks []string
+	for k, n := range m {
+		ks = append(ks, fmt.Sprintf("%s×%d", trunc(k, 20), n))
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+func randomTag() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Failed counts failed checks.
+func Failed(cs []Check) int {
+	n := 0
+	for _, c := range cs {
+		if !c.OK {
+			n++
+		}
+	}
+	return n
+}
