@@ -112,6 +112,33 @@ func (s *lazySigner) SignWithAlgorithm(r io.Reader, data []byte, algorithm strin
 	return sg.Sign(r, data)
 }
 
+// pausingSigner stops the handshake timeout while the user is asked for the
+// passphrase (and while waiting for another connection's prompt).
+type pausingSigner struct {
+	*lazySigner
+	timer *pausableTimer
+}
+
+func (s *pausingSigner) Sign(r io.Reader, data []byte) (*ssh.Signature, error) {
+	s.timer.pause()
+	_, err := decryptKey(s.file, s.pem)
+	s.timer.resume()
+	if err != nil {
+		return nil, err
+	}
+	return s.lazySigner.Sign(r, data)
+}
+
+func (s *pausingSigner) SignWithAlgorithm(r io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
+	s.timer.pause()
+	_, err := decryptKey(s.file, s.pem)
+	s.timer.resume()
+	if err != nil {
+		return nil, err
+	}
+	return s.lazySigner.SignWithAlgorithm(r, data, algorithm)
+}
+
 // authSource gathers the keys to offer: the agent's, then identity files.
 type authSource struct {
 	home  string

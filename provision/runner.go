@@ -263,6 +263,9 @@ func (r *Runner) lockAll(ctx context.Context) error {
 			held[c.h.Name] = c.snap.Lock
 		}
 	}
+	if err == nil && len(held) > 0 {
+		held = r.takeOverDeadLocks(ctx, held)
+	}
 	if err != nil || len(held) > 0 {
 		r.releaseLocks(context.WithoutCancel(ctx), "")
 		if err != nil {
@@ -271,6 +274,34 @@ func (r *Runner) lockAll(ctx context.Context) error {
 		return &LockedError{Holders: held}
 	}
 	return nil
+}
+
+// takeOverDeadLocks frees locks left by a hadeploy process on this machine
+// that no longer runs (killed, or cut off from a host), then retakes them.
+// Locks of live processes or other machines are never touched.
+func (r *Runner) takeOverDeadLocks(ctx context.Context, held map[string]string) map[string]string {
+	left := map[string]string{}
+	for _, c := range r.conns {
+		info, ok := held[c.h.Name]
+		if !ok {
+			continue
+		}
+		if !deadLocalHolder(info) {
+			left[c.h.Name] = info
+			continue
+		}
+		r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "taking over the lock of a hadeploy process that no longer runs: " + info})
+		s := &Script{}
+		s.Line(`if [ "$(cat %s/info 2>/dev/null)" = %s ]; then rm -rf %s; fi`, LockDir, info, LockDir)
+		if _, err := r.exec(ctx, c, s); err != nil {
+			left[c.h.Name] = info
+			continue
+		}
+		if err := r.snapshot(ctx, []*hostConn{c}, true); err != nil || !c.snap.LockTaken {
+			left[c.h.Name] = info
+		}
+	}
+	return left
 }
 
 // recoverInterrupted rolls back runs that never finished (Ctrl-C, lost

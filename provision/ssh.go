@@ -170,8 +170,19 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 	}
 	defer func() { <-handshakeSlots }()
 
-	hctx, cancel := context.WithTimeout(ctx, t.cfg.ConnectTimeout)
+	// ConnectTimeout covers the TCP connect and the handshake, except the
+	// time spent waiting for the user to type a key's passphrase.
+	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var timedOut atomic.Bool
+	timer := newPausableTimer(t.cfg.ConnectTimeout, func() { timedOut.Store(true); cancel() })
+	defer timer.stop()
+	timeoutErr := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("ssh %s@%s: %w", ep.user, addr, err)
+		}
+		return fmt.Errorf("ssh %s@%s: connect and handshake timed out after %s: %w", ep.user, addr, t.cfg.ConnectTimeout, context.DeadlineExceeded)
+	}
 	var conn net.Conn
 	var err error
 	if prev == nil {
@@ -181,8 +192,8 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 		conn, err = prev.DialContext(hctx, "tcp", addr)
 	}
 	if err != nil {
-		if ctx.Err() == nil && hctx.Err() != nil {
-			return nil, fmt.Errorf("ssh %s@%s: connect timed out after %s: %w", ep.user, addr, t.cfg.ConnectTimeout, context.DeadlineExceeded)
+		if hctx.Err() != nil {
+			return nil, timeoutErr()
 		}
 		return nil, fmt.Errorf("ssh %s@%s: connect: %w", ep.user, addr, err)
 	}
@@ -192,6 +203,11 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 	// The handshake has no context: closing the connection aborts it.
 	stop := context.AfterFunc(hctx, func() { conn.Close() })
 
+	for i, s := range signers {
+		if ls, ok := s.(*lazySigner); ok {
+			signers[i] = &pausingSigner{lazySigner: ls, timer: timer}
+		}
+	}
 	var hostKeyErr error
 	config := &ssh.ClientConfig{
 		User:              ep.user,
@@ -201,14 +217,12 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 	}
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, config)
 	t.roundTrips.Add(1)
+	timer.stop()
 	if !stop() {
 		if err == nil {
 			c.Close()
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("ssh %s@%s: handshake: %w", ep.user, addr, ctx.Err())
-		}
-		return nil, fmt.Errorf("ssh %s@%s: connect and handshake timed out after %s: %w", ep.user, addr, t.cfg.ConnectTimeout, context.DeadlineExceeded)
+		return nil, timeoutErr()
 	}
 	if err != nil {
 		conn.Close()
@@ -228,6 +242,61 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 		return nil, fmt.Errorf("ssh %s@%s: %w", ep.user, addr, err)
 	}
 	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// pausableTimer calls fn once d has elapsed, not counting paused time.
+type pausableTimer struct {
+	mu        sync.Mutex
+	remaining time.Duration
+	started   time.Time
+	timer     *time.Timer
+	paused    int
+	done      bool // fired or stopped
+	fn        func()
+}
+
+func newPausableTimer(d time.Duration, fn func()) *pausableTimer {
+	p := &pausableTimer{remaining: d, started: time.Now(), fn: fn}
+	p.timer = time.AfterFunc(d, p.fire)
+	return p
+}
+
+func (p *pausableTimer) fire() {
+	p.mu.Lock()
+	if p.done || p.paused > 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.done = true
+	p.mu.Unlock()
+	p.fn()
+}
+
+func (p *pausableTimer) pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused == 0 && !p.done {
+		p.timer.Stop()
+		p.remaining -= time.Since(p.started)
+	}
+	p.paused++
+}
+
+func (p *pausableTimer) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused--
+	if p.paused == 0 && !p.done {
+		p.started = time.Now()
+		p.timer = time.AfterFunc(max(p.remaining, 0), p.fire)
+	}
+}
+
+func (p *pausableTimer) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = true
+	p.timer.Stop()
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the

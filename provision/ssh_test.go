@@ -143,6 +143,7 @@ func TestSSHUnknownHostRefused(t *testing.T) {
 	}
 	fp := ssh.FingerprintSHA256(s.HostKey)
 	msg := err.Error()
+	t.Logf("unknown host error: %s", msg)
 	for _, want := range []string{"newbox: ", fp, "--accept-new-host-keys", "ssh-keyscan -p " + strconv.Itoa(s.Port)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
@@ -209,6 +210,7 @@ func TestSSHChangedHostKeyRefused(t *testing.T) {
 		t.Fatalf("want *HostKeyChangedError, got %v", err)
 	}
 	msg := err.Error()
+	t.Logf("changed key error: %s", msg)
 	for _, want := range []string{"db1: ", ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
@@ -755,5 +757,96 @@ func TestSSHSudoWrapping(t *testing.T) {
 			tr.sudoPath = real
 			check(t)
 		})
+	}
+}
+
+// freezeConn stops delivering writes once frozen, like a peer that vanished
+// without closing the TCP connection.
+type freezeConn struct {
+	net.Conn
+	frozen   *atomic.Bool
+	closed   chan struct{}
+	closeOne sync.Once
+}
+
+func (c *freezeConn) Write(p []byte) (int, error) {
+	if c.frozen.Load() {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *freezeConn) Close() error {
+	c.closeOne.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+func TestSSHKeepaliveClosesDeadConnection(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	var frozen atomic.Bool
+	cfg := s.Config("vanished")
+	cfg.wrapConn = func(c net.Conn) net.Conn { return &freezeConn{Conn: c, frozen: &frozen, closed: make(chan struct{})} }
+	var logs lockedBuffer
+	cfg.Log = func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }
+	tr := dialTest(t, cfg)
+	go tr.keepalive(50*time.Millisecond, 3) // fast keepalives in addition to the 15 s ones
+	time.Sleep(200 * time.Millisecond)      // a few answered keepalives
+	mustRun(t, tr, "true")
+	frozen.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- tr.client.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed after missed keepalives")
+	}
+	if !strings.Contains(logs.String(), "keepalives unanswered") {
+		t.Errorf("closing not logged: %q", logs.String())
+	}
+	if _, err := tr.Run(context.Background(), "true", nil); err == nil {
+		t.Error("Run on the closed connection succeeded")
+	}
+}
+
+func TestSSHHandshakeLimiter(t *testing.T) {
+	if cap(handshakeSlots) != 10 || MaxConcurrentHandshakes != 10 {
+		t.Fatalf("handshake limit is %d, want 10", cap(handshakeSlots))
+	}
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	// Fill every slot: a dial waits, then gives up with its context.
+	for i := 0; i < MaxConcurrentHandshakes; i++ {
+		handshakeSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := DialSSH(ctx, s.Config("queued"))
+	cancel()
+	for i := 0; i < MaxConcurrentHandshakes; i++ {
+		<-handshakeSlots
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "handshake slot") {
+		t.Errorf("dial with no free slot: %v", err)
+	}
+	// Many concurrent dials all succeed, at most 10 at a time.
+	var wg sync.WaitGroup
+	errs := make(chan error, 25)
+	for i := 0; i < 25; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, err := DialSSH(context.Background(), s.Config("many"+strconv.Itoa(i)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			tr.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -112,7 +111,7 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 	base := filepath.Dir(file)
 	s.runner = &provision.Runner{
 		Cluster: c, Hosts: hosts, RunID: s.runID,
-		Meta: operator() + " cmd=" + name,
+		Meta: provision.Owner(name),
 		Sink: provision.SinkFunc(func(e provision.Event) {
 			// s.ui may be replaced after setup (apply --diff).
 			s.ui.Emit(e)
@@ -175,15 +174,6 @@ func (s *session) close() {
 	if s.logF != nil {
 		s.logF.Close()
 	}
-}
-
-func operator() string {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	host, _ := os.Hostname()
-	return who + "@" + host
 }
 
 func readSecret(prompt string) (string, error) {

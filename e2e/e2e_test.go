@@ -1,0 +1,393 @@
+// Package e2e is the end-to-end suite: it boots the lab (real hosts with
+// systemd, sshd, apt) and drives the hadeploy binary exactly as an operator
+// would, asserting each outcome. It runs only with HADEPLOY_E2E=1 (as root),
+// so `go test ./...` stays fast.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hadeploy/hadeploy/e2e/lab"
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/provision"
+)
+
+const inv = "lab-cluster.yaml"
+
+var bin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("HADEPLOY_E2E") != "1" {
+		fmt.Println("e2e: skipped (set HADEPLOY_E2E=1, as root, to boot the lab and run the suite)")
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "hadeploy-e2e")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "hadeploy")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/hadeploy").CombinedOutput()
+	if err != nil {
+		fmt.Printf("build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one hadeploy invocation.
+type result struct {
+	code   int
+	stdout string
+	stderr string
+	events []provision.Event
+	took   time.Duration
+}
+
+func (r result) summary() *provision.Summary {
+	for i := len(r.events) - 1; i >= 0; i-- {
+		if r.events[i].Type == provision.EvSummary && r.events[i].Summary != nil {
+			return r.events[i].Summary
+		}
+	}
+	return nil
+}
+
+// run executes hadeploy with args and returns its exit code and JSON events
+// (when --output json is among the args).
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOME="+t.TempDir())
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: so.String(), stderr: se.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("hadeploy %v: %v", args, err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e provision.Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type != "" {
+			r.events = append(r.events, e)
+		}
+	}
+	t.Logf("hadeploy %s → exit %d in %s", strings.Join(args, " "), r.code, r.took.Round(time.Millisecond))
+	return r
+}
+
+func want(t *testing.T, r result, code int, what string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", what, r.code, code, tail(r.stdout), tail(r.stderr))
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 6000 {
+		return "…" + s[len(s)-6000:]
+	}
+	return s
+}
+
+// inHost runs a command inside a lab host.
+func inHost(t *testing.T, host string, args ...string) string {
+	t.Helper()
+	out, err := lab.Exec(context.Background(), host, args...)
+	if err != nil {
+		t.Fatalf("%s: %v: %v\n%s", host, args, err, out)
+	}
+	return string(out)
+}
+
+// variant writes a copy of the lab inventory changed by edit.
+func variant(t *testing.T, name string, edit func(string) string) string {
+	t.Helper()
+	b, err := os.ReadFile(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name+".yaml")
+	changed := edit(string(b))
+	if changed == string(b) {
+		t.Fatalf("variant %s: edit changed nothing", name)
+	}
+	if err := os.WriteFile(p, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func failedChecks(r result) []string {
+	var out []string
+	for _, e := range r.events {
+		if e.Type == provision.EvStep && e.Status == provision.StatusFailed {
+			out = append(out, e.Host+": "+e.Message)
+		}
+	}
+	return out
+}
+
+// TestCluster is the whole story on real hosts, in order.
+func TestCluster(t *testing.T) {
+	if os.Getenv("HADEPLOY_E2E") != "1" {
+		t.Skip("set HADEPLOY_E2E=1 (as root) to run the end-to-end suite")
+	}
+	c, err := inventory.Load(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if os.Getenv("HADEPLOY_E2E_KEEP") == "1" {
+			return
+		}
+		r := run(t, "lab", "down")
+		if r.code != 0 {
+			t.Errorf("lab down: exit %d: %s", r.code, r.stderr)
+		}
+		if _, err := os.Stat("/run/netns/hdlab-web1"); err == nil {
+			t.Error("lab down left a network namespace behind")
+		}
+	})
+	r := run(t, "lab", "up", inv)
+	want(t, r, 0, "lab up")
+	timings := map[string]time.Duration{"lab up": r.took}
+
+	t.Run("plan on fresh hosts shows changes", func(t *testing.T) {
+		r := run(t, "plan", inv)
+		want(t, r, 2, "plan")
+		for _, s := range []string{"install packages: apache2", "/etc/haproxy/haproxy.cfg", "+\tbalance roundrobin", "auth_pass ********"} {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("plan output lacks %q", s)
+			}
+		}
+		if strings.Contains(r.stdout, c.VRRP.AuthPass) {
+			t.Error("plan shows the VRRP password")
+		}
+	})
+
+	t.Run("cold apply", func(t *testing.T) {
+		r := run(t, "apply", inv, "--output", "json")
+		want(t, r, 0, "cold apply")
+		timings["cold apply"] = r.took
+		s := r.summary()
+		if s == nil || s.Changes == 0 || s.Failed {
+			t.Fatalf("summary %+v", s)
+		}
+	})
+
+	t.Run("verify", func(t *testing.T) {
+		r := run(t, "verify", inv, "--output", "json")
+		if r.code != 0 {
+			t.Fatalf("verify failed: %v\n%s", failedChecks(r), tail(r.stdout))
+		}
+	})
+
+	t.Run("second apply changes nothing", func(t *testing.T) {
+		before := inHost(t, "lb1", "sh", "-c", "ls /var/backups/hadeploy | wc -l")
+		r := run(t, "apply", inv, "--output", "json")
+		want(t, r, 0, "no-op apply")
+		timings["no-op apply"] = r.took
+		s := r.summary()
+		if s == nil || s.Changes != 0 {
+			t.Fatalf("no-op apply reported changes: %+v", s)
+		}
+		for _, h := range s.Hosts {
+			// handshake + read/lock + release
+			if h.RoundTrips > 3 {
+				t.Errorf("%s: %d round trips for a no-op apply, want ≤ 3", h.Host, h.RoundTrips)
+			}
+		}
+		if after := inHost(t, "lb1", "sh", "-c", "ls /var/backups/hadeploy | wc -l"); after != before {
+			t.Errorf("no-op apply wrote a run folder: %s → %s", before, after)
+		}
+		r = run(t, "plan", inv)
+		want(t, r, 0, "plan after apply")
+	})
+
+	t.Run("weight change touches one line, reloads, keeps the VIP, rolls back byte for byte", func(t *testing.T) {
+		orig := inHost(t, "lb1", "cat", "/etc/haproxy/haproxy.cfg")
+		pidBefore := inHost(t, "lb1", "systemctl", "show", "-p", "MainPID", "--value", "haproxy")
+		heavy := variant(t, "weight", func(s string) string {
+			return strings.Replace(s, "        - host: web2\n          weight: 1", "        - host: web2\n          weight: 3", 1)
+		})
+		r := run(t, "plan", heavy)
+		want(t, r, 2, "plan weight change")
+		if n := strings.Count(r.stdout, "+\tserver web2 10.213.47.12:8080 cookie web2 weight 3"); n != 2 {
+			t.Errorf("expected the weight line changed on both lbs, saw %d\n%s", n, r.stdout)
+		}
+		r = run(t, "apply", heavy, "--output", "json")
+		want(t, r, 0, "apply weight change")
+		runID := r.events[0].Run
+		var changedSteps []string
+		for _, e := range r.events {
+			if e.Type == provision.EvStep && e.Status == provision.StatusChanged {
+				changedSteps = append(changedSteps, e.Host+"/"+e.Step+": "+e.Message)
+			}
+		}
+		if len(changedSteps) != 2 || !strings.Contains(strings.Join(changedSteps, ";"), "reloaded haproxy") {
+			t.Errorf("want exactly haproxy reloaded on lb1 and lb2, got %v", changedSteps)
+		}
+		if pid := inHost(t, "lb1", "systemctl", "show", "-p", "MainPID", "--value", "haproxy"); pid != pidBefore {
+			t.Errorf("haproxy was restarted (MainPID %s → %s), want a reload", strings.TrimSpace(pidBefore), strings.TrimSpace(pid))
+		}
+		if !strings.Contains(inHost(t, "lb1", "ip", "-o", "-4", "addr"), "10.213.47.100/") {
+			t.Error("lb1 lost the VIP during a weight change")
+		}
+		r = run(t, "rollback", inv, "--run", runID)
+		want(t, r, 0, "rollback --run")
+		if got := inHost(t, "lb1", "cat", "/etc/haproxy/haproxy.cfg"); got != orig {
+			t.Errorf("rollback did not restore haproxy.cfg byte for byte")
+		}
+		r = run(t, "plan", inv)
+		want(t, r, 0, "plan after rollback")
+		r = run(t, "history", inv)
+		want(t, r, 0, "history")
+		if !strings.Contains(r.stdout, runID) || !strings.Contains(r.stdout, "rolled-back") {
+			t.Errorf("history lacks the rolled back run %s:\n%s", runID, r.stdout)
+		}
+	})
+
+	t.Run("failover-test", func(t *testing.T) {
+		r := run(t, "failover-test", inv, "--output", "json")
+		for _, e := range r.events {
+			if e.Step == "failover" && e.Type == provision.EvStep {
+				t.Logf("failover %s: %v", e.Message, e.Data)
+			}
+		}
+		want(t, r, 0, "failover-test")
+		timings["failover-test"] = r.took
+	})
+
+	t.Run("verify names what is broken", func(t *testing.T) {
+		inHost(t, "web1", "systemctl", "stop", "apache2")
+		inHost(t, "lb2", "systemctl", "stop", "haproxy")
+		r := run(t, "verify", inv, "--output", "json")
+		want(t, r, 3, "verify with broken hosts")
+		failed := strings.Join(failedChecks(r), "\n")
+		for _, s := range []string{"web1: web answers health check", "web1: service running and enabled", "lb2: service running and enabled", "lb2: stats socket: show info"} {
+			if !strings.Contains(failed, s) {
+				t.Errorf("verify did not name %q; failed checks:\n%s", s, failed)
+			}
+		}
+		if strings.Contains(failed, "lb1:") || strings.Contains(failed, "web2:") {
+			t.Errorf("verify blamed healthy hosts:\n%s", failed)
+		}
+		// apply repairs it: stopped services are started again.
+		r = run(t, "apply", inv)
+		want(t, r, 0, "repairing apply")
+		r = run(t, "verify", inv, "--output", "json")
+		if r.code != 0 {
+			t.Fatalf("verify after repair: %v", failedChecks(r))
+		}
+	})
+
+	t.Run("a failed apply rolls every touched host back", func(t *testing.T) {
+		// Occupy the new web port on web2 so Apache cannot bind it after reload.
+		inHost(t, "web2", "systemd-run", "--unit=occupy-8081", "/usr/bin/systemd-socket-activate", "-l", "8081", "/bin/cat")
+		defer inHost(t, "web2", "systemctl", "stop", "occupy-8081")
+		moved := variant(t, "port", func(s string) string { return strings.Replace(s, "port: 8080", "port: 8081", 1) })
+		before := inHost(t, "web1", "cat", "/etc/apache2/ports.conf")
+		r := run(t, "apply", moved, "--output", "json")
+		want(t, r, 4, "apply with an occupied port")
+		var rolled []string
+		for _, e := range r.events {
+			if e.Step == "rollback" && e.Status == provision.StatusChanged {
+				rolled = append(rolled, e.Host)
+			}
+		}
+		if strings.Join(rolled, ",") != "web2,web1" {
+			t.Errorf("rolled back %v, want web2 then web1", rolled)
+		}
+		if got := inHost(t, "web1", "cat", "/etc/apache2/ports.conf"); got != before {
+			t.Error("web1 ports.conf not restored")
+		}
+		r = run(t, "verify", inv, "--output", "json")
+		if r.code != 0 {
+			t.Fatalf("cluster not serving after rollback: %v", failedChecks(r))
+		}
+	})
+
+	t.Run("a locked cluster refuses a second apply", func(t *testing.T) {
+		inHost(t, "lb2", "sh", "-c", "mkdir -p /var/lib/hadeploy/lock && echo 'run X by alice@laptop cmd=apply since 2026-11-26T10:00:00Z' > /var/lib/hadeploy/lock/info")
+		r := run(t, "apply", inv)
+		want(t, r, 1, "apply on a locked cluster")
+		if !strings.Contains(r.stderr, "alice@laptop") || !strings.Contains(r.stderr, "lb2") {
+			t.Errorf("lock error does not name the owner:\n%s", r.stderr)
+		}
+		if out := inHost(t, "lb1", "sh", "-c", "test -d /var/lib/hadeploy/lock && echo held || echo free"); strings.TrimSpace(out) != "free" {
+			t.Error("the refused apply left its own lock on lb1")
+		}
+		want(t, run(t, "lock", "release", inv), 0, "lock release")
+		want(t, run(t, "plan", inv), 0, "plan after lock release")
+	})
+
+	t.Run("a host cut off mid-apply: clear error, then a second apply converges", func(t *testing.T) {
+		heavy := variant(t, "weight2", func(s string) string {
+			return strings.Replace(s, "        - host: web2\n          weight: 1", "        - host: web2\n          weight: 2", 1)
+		})
+		// lb1 holds the VIP so it goes last: cut it while lb2 is being changed.
+		cmd := exec.Command(bin, "apply", heavy, "--output", "json")
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		out, _ := cmd.StdoutPipe()
+		var se bytes.Buffer
+		cmd.Stderr = &se
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		cut := false
+		for sc.Scan() {
+			var e provision.Event
+			json.Unmarshal(sc.Bytes(), &e)
+			if !cut && e.Type == provision.EvChange && e.Host == "lb2" {
+				if err := lab.SetLink("lb1", false); err != nil {
+					t.Fatal(err)
+				}
+				cut = true
+			}
+		}
+		err := cmd.Wait()
+		lab.SetLink("lb1", true)
+		if !cut {
+			t.Fatal("never saw lb2 change; could not cut mid-run")
+		}
+		if err == nil {
+			t.Fatal("apply succeeded with lb1 cut off")
+		}
+		if !strings.Contains(se.String(), "lb1") {
+			t.Errorf("error does not name lb1:\n%s", se.String())
+		}
+		t.Logf("error with lb1 cut off:\n%s", se.String())
+		// Wait for VRRP to settle, then a normal apply converges.
+		time.Sleep(5 * time.Second)
+		r := run(t, "apply", inv)
+		want(t, r, 0, "apply after the cut")
+		r = run(t, "verify", inv, "--output", "json")
+		if r.code != 0 {
+			t.Fatalf("verify after the cut: %v", failedChecks(r))
+		}
+	})
+
+	t.Logf("timings: %v", timings)
+}
