@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +53,7 @@ const (
 	defaultConnectTimeout = 10 * time.Second
 	keepaliveInterval     = 15 * time.Second
 	keepaliveMaxMissed    = 3
+	killTimeout           = 5 * time.Second
 )
 
 var handshakeSlots = make(chan struct{}, MaxConcurrentHandshakes)
@@ -170,12 +174,62 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 	}
 	defer func() { <-handshakeSlots }()
 
+	// sshd drops connections beyond MaxStartups before sending its banner
+	// (and may still count a just-authenticated one): retry those.
+	for attempt := 0; ; attempt++ {
+		c, retry, err := t.handshakeOnce(ctx, prev, ep, hk, auth, signers)
+		if !retry || attempt == 5 {
+			return c, err
+		}
+		if t.cfg.Log != nil {
+			t.cfg.Log("%s: %v; retrying", t.name, err)
+		}
+		backoff := min(time.Duration(50<<attempt)*time.Millisecond, time.Second) + time.Duration(mathrand.Int64N(int64(100*time.Millisecond)))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}
+
+// bannerConn keeps the start of what the server sent, to tell a connection
+// sshd dropped before its banner (past MaxStartups it sends only "Exceeded
+// MaxStartups") from a real failure.
+type bannerConn struct {
+	net.Conn
+	mu    sync.Mutex
+	start []byte
+}
+
+func (c *bannerConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		if len(c.start) < 256 {
+			c.start = append(c.start, p[:min(n, 256-len(c.start))]...)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// sawBanner reports whether the server sent its SSH version line.
+func (c *bannerConn) sawBanner() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.HasPrefix(c.start, []byte("SSH-")) || bytes.Contains(c.start, []byte("\nSSH-"))
+}
+
+// handshakeOnce makes one connection attempt; retry reports that the server
+// closed the connection without sending its SSH banner.
+func (t *SSHTransport) handshakeOnce(ctx context.Context, prev *ssh.Client, ep endpoint, hk *hostKeyDB, auth *authSource, signers []ssh.Signer) (_ *ssh.Client, retry bool, _ error) {
+	addr := ep.addr()
 	// ConnectTimeout covers the TCP connect and the handshake, except the
 	// time spent waiting for the user to type a key's passphrase.
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var timedOut atomic.Bool
-	timer := newPausableTimer(t.cfg.ConnectTimeout, func() { timedOut.Store(true); cancel() })
+	timer := newPausableTimer(t.cfg.ConnectTimeout, cancel)
 	defer timer.stop()
 	timeoutErr := func() error {
 		if err := ctx.Err(); err != nil {
@@ -193,16 +247,19 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 	}
 	if err != nil {
 		if hctx.Err() != nil {
-			return nil, timeoutErr()
+			return nil, false, timeoutErr()
 		}
-		return nil, fmt.Errorf("ssh %s@%s: connect: %w", ep.user, addr, err)
+		return nil, false, fmt.Errorf("ssh %s@%s: connect: %w", ep.user, addr, err)
 	}
 	if t.cfg.wrapConn != nil {
 		conn = t.cfg.wrapConn(conn)
 	}
+	bc := &bannerConn{Conn: conn}
+	conn = bc
 	// The handshake has no context: closing the connection aborts it.
 	stop := context.AfterFunc(hctx, func() { conn.Close() })
 
+	signers = slices.Clone(signers)
 	for i, s := range signers {
 		if ls, ok := s.(*lazySigner); ok {
 			signers[i] = &pausingSigner{lazySigner: ls, timer: timer}
@@ -222,26 +279,26 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 		if err == nil {
 			c.Close()
 		}
-		return nil, timeoutErr()
+		return nil, false, timeoutErr()
 	}
 	if err != nil {
 		conn.Close()
 		switch {
 		case hostKeyErr != nil:
-			return nil, fmt.Errorf("ssh %s: %w", addr, hostKeyErr)
+			return nil, false, fmt.Errorf("ssh %s: %w", addr, hostKeyErr)
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			msg := fmt.Sprintf("ssh %s@%s: authentication failed (offered %d key(s))", ep.user, addr, len(signers))
 			if len(auth.notes) > 0 {
 				msg += "; " + strings.Join(auth.notes, "; ")
 			}
-			return nil, fmt.Errorf("%s: %w", msg, err)
+			return nil, false, fmt.Errorf("%s: %w", msg, err)
 		case config.HostKeyAlgorithms != nil && strings.Contains(err.Error(), "no common algorithm for host key"):
-			return nil, fmt.Errorf("ssh %s: the server offers none of the host key types known_hosts holds for it (%s): %w",
+			return nil, false, fmt.Errorf("ssh %s: the server offers none of the host key types known_hosts holds for it (%s): %w",
 				addr, strings.Join(config.HostKeyAlgorithms, ", "), err)
 		}
-		return nil, fmt.Errorf("ssh %s@%s: %w", ep.user, addr, err)
+		return nil, !bc.sawBanner(), fmt.Errorf("ssh %s@%s: %w", ep.user, addr, err)
 	}
-	return ssh.NewClient(c, chans, reqs), nil
+	return ssh.NewClient(c, chans, reqs), false, nil
 }
 
 // pausableTimer calls fn once d has elapsed, not counting paused time.
@@ -385,17 +442,65 @@ func (t *SSHTransport) isClosed() bool {
 const becomeWrapper = `while IFS= read -r hadeploy_line; do [ "$hadeploy_line" = "$1" ] && break; done; exec sh -c "$2"`
 
 // remoteCommand wraps cmd for privilege escalation; prefix, when not nil, must
-// precede the caller's stdin.
-func (t *SSHTransport) remoteCommand(cmd string) (remote string, prefix io.Reader) {
+// precede the caller's stdin. The remote shell first reports its PID (the
+// process group sshd made for the session) on stderr behind pidToken, so a
+// cancelled command can be killed: OpenSSH refuses "signal" requests for root
+// sessions, and closing the channel does not stop the command.
+func (t *SSHTransport) remoteCommand(cmd, pidToken string) (remote string, prefix io.Reader) {
+	report := Join("printf", "%s%s\\n", pidToken) + ` "$$" >&2` + "\n"
 	if !t.sudo {
-		return cmd, nil
+		return report + cmd, nil
 	}
 	if t.cfg.BecomePassword == "" {
-		return Join(t.sudoPath, "-n", "sh", "-c", cmd), nil
+		return report + "exec " + Join(t.sudoPath, "-n", "sh", "-c", cmd), nil
 	}
 	marker := "hadeploy-become-" + randomHex(12)
-	return Join(t.sudoPath, "-S", "-p", "", "sh", "-c", becomeWrapper, "sh", marker, cmd),
+	return report + "exec " + Join(t.sudoPath, "-S", "-p", "", "sh", "-c", becomeWrapper, "sh", marker, cmd),
 		strings.NewReader(t.cfg.BecomePassword + "\n" + marker + "\n")
+}
+
+// pidSniffer passes stderr through, minus the line reporting the remote PID.
+type pidSniffer struct {
+	token []byte
+	dst   *bytes.Buffer
+	buf   []byte
+	found bool
+	pid   atomic.Int64
+}
+
+func (s *pidSniffer) Write(p []byte) (int, error) {
+	if s.found {
+		return s.dst.Write(p)
+	}
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := s.buf[:i]
+		s.buf = s.buf[i+1:]
+		if v, ok := bytes.CutPrefix(line, s.token); ok {
+			if pid, err := strconv.ParseInt(string(v), 10, 64); err == nil && pid > 1 {
+				s.pid.Store(pid)
+			}
+			s.found = true
+			s.flush()
+			return len(p), nil
+		}
+		s.dst.Write(line)
+		s.dst.WriteByte('\n')
+	}
+	if len(s.buf) > 64<<10 { // no report: give up sniffing
+		s.found = true
+		s.flush()
+	}
+	return len(p), nil
+}
+
+func (s *pidSniffer) flush() {
+	s.dst.Write(s.buf)
+	s.buf = nil
 }
 
 // Run executes cmd through the remote shell, as root (via sudo when the login
@@ -412,8 +517,11 @@ func (t *SSHTransport) Run(ctx context.Context, cmd string, stdin io.Reader) (Re
 }
 
 // exec runs cmd (wrapped in sudo if needed); its errors do not name the host.
-
 func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
+	return t.execOpts(ctx, cmd, stdin, true)
+}
+
+func (t *SSHTransport) execOpts(ctx context.Context, cmd string, stdin io.Reader, killOnCancel bool) (Result, error) {
 	if t.isClosed() {
 		return Result{}, errTransportClosed
 	}
@@ -426,7 +534,8 @@ func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (R
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	remote, prefix := t.remoteCommand(cmd)
+	token := "hadeploy-pid-" + randomHex(6) + ":"
+	remote, prefix := t.remoteCommand(cmd, token)
 	if prefix != nil {
 		if stdin == nil {
 			stdin = prefix
@@ -439,14 +548,15 @@ func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (R
 	if err != nil {
 		return Result{}, fmt.Errorf("ssh: opening session: %w", err)
 	}
-	defer sess.Close()
 	t.roundTrips.Add(1)
 	var stdout, stderr bytes.Buffer
-	sess.Stdout, sess.Stderr = &stdout, &stderr
+	sniffer := &pidSniffer{token: []byte(token), dst: &stderr}
+	sess.Stdout, sess.Stderr = &stdout, sniffer
 	if stdin != nil {
 		sess.Stdin = stdin
 	}
 	if err := sess.Start(remote); err != nil {
+		sess.Close()
 		return Result{}, fmt.Errorf("ssh: starting command: %w", err)
 	}
 	done := make(chan error, 1)
@@ -454,18 +564,19 @@ func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (R
 
 	select {
 	case err = <-done:
+		sess.Close()
 	case <-ctx.Done():
-		if t.sudo {
-			// sudo relays TERM to the command; KILL would orphan it.
-			_ = sess.Signal(ssh.SIGTERM)
+		_ = sess.Signal(ssh.SIGKILL) // honoured for non-root logins only
+		if pid := sniffer.pid.Load(); pid > 0 && killOnCancel {
+			t.killRemote(pid)
 		}
-		_ = sess.Signal(ssh.SIGKILL)
 		sess.Close()
 		if perr := parent.Err(); perr != nil {
 			return Result{}, fmt.Errorf("run: %w", perr)
 		}
 		return Result{}, fmt.Errorf("run: command timed out after %s: %w", t.cfg.CommandTimeout, context.DeadlineExceeded)
 	}
+	sniffer.flush()
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var exitErr *ssh.ExitError
 	switch {
@@ -476,6 +587,22 @@ func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (R
 		return res, fmt.Errorf("ssh: running command: %w", err)
 	}
 	return res, nil
+}
+
+// killRemote kills the process group of a cancelled command (as root, through
+// sudo when needed), waiting at most killTimeout.
+func (t *SSHTransport) killRemote(pgid int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	p := strconv.FormatInt(pgid, 10)
+	// No "--": dash's kill rejects it; "-9 -PGID" works in every shell.
+	cmd := Join("kill", "-9", "-"+p) + " 2>/dev/null || " + Join("kill", "-9", p) + " 2>/dev/null; true"
+	if t.cfg.Log != nil {
+		t.cfg.Log("%s: run: %s", t.name, cmd)
+	}
+	if _, err := t.execOpts(ctx, cmd, nil, false); err != nil && t.cfg.Log != nil {
+		t.cfg.Log("%s: killing cancelled command (process group %s): %v", t.name, p, err)
+	}
 }
 
 // runChecked runs an internal command and turns a non-zero exit into an error

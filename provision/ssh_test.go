@@ -315,10 +315,12 @@ func TestSSHCommandTimeout(t *testing.T) {
 	cfg.CommandTimeout = time.Second
 	tr := dialTest(t, cfg)
 	start := time.Now()
-	_, err := tr.Run(context.Background(), "sleep 30", nil)
+	_, err := tr.Run(context.Background(), "sleep 30.4242", nil)
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("want a timeout error, got %v", err)
 	}
+	// The remote command was killed, not left running.
+	waitGone(t, "sleep 30[.]4242")
 	if !strings.HasPrefix(err.Error(), "slow: ") {
 		t.Errorf("error does not name the host: %v", err)
 	}
@@ -742,6 +744,19 @@ func TestSSHSudoWrapping(t *testing.T) {
 		setMode("nopasswd")
 		check(t)
 	})
+	t.Run("timeout-kills-through-sudo", func(t *testing.T) {
+		setMode("prompt")
+		tr.cfg.CommandTimeout = time.Second
+		defer func() { tr.cfg.CommandTimeout = 0 }()
+		_, err := tr.Run(context.Background(), "sleep 30.5151; echo never", nil)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("want a timeout, got %v", err)
+		}
+		waitGone(t, "sleep 30[.]5151")
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	})
 	argv, _ := os.ReadFile(argvLog)
 	if !strings.Contains(string(argv), "-S -p  sh -c") || !strings.Contains(string(argv), "-n sh -c") {
 		t.Errorf("unexpected sudo invocations:\n%s", argv)
@@ -836,7 +851,9 @@ func TestSSHHandshakeLimiter(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr, err := DialSSH(context.Background(), s.Config("many"+strconv.Itoa(i)))
+			cfg := s.Config("many" + strconv.Itoa(i))
+			cfg.Log = t.Logf
+			tr, err := DialSSH(context.Background(), cfg)
 			if err != nil {
 				errs <- err
 				return
@@ -848,5 +865,48 @@ func TestSSHHandshakeLimiter(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// waitGone checks that no process matches pattern (pgrep -f) within 5 s. The
+// sshd is local, so the "remote" processes are visible here.
+func waitGone(t *testing.T, pattern string) {
+	t.Helper()
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Log("pgrep not available: cannot check the remote command was killed")
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for exec.Command("pgrep", "-f", pattern).Run() == nil {
+		if time.Now().After(deadline) {
+			t.Errorf("a process matching %q is still running after the timeout", pattern)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPIDSniffer(t *testing.T) {
+	var dst bytes.Buffer
+	s := &pidSniffer{token: []byte("tok-1:"), dst: &dst}
+	for _, chunk := range []string{"bash: warn", "ing\nto", "k-1:4", "242\nreal ", "stderr\n", "tail"} {
+		if n, err := s.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", chunk, n, err)
+		}
+	}
+	s.flush()
+	if got := dst.String(); got != "bash: warning\nreal stderr\ntail" {
+		t.Errorf("stderr = %q", got)
+	}
+	if s.pid.Load() != 4242 {
+		t.Errorf("pid = %d", s.pid.Load())
+	}
+	// No report at all: everything passes through.
+	dst.Reset()
+	s = &pidSniffer{token: []byte("tok-2:"), dst: &dst}
+	s.Write([]byte("a\nb"))
+	s.flush()
+	if dst.String() != "a\nb" || s.pid.Load() != 0 {
+		t.Errorf("without report: %q pid %d", dst.String(), s.pid.Load())
 	}
 }

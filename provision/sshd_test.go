@@ -135,6 +135,7 @@ func startSSHDWith(t *testing.T, opts sshdOptions) *testSSHD {
 		s.log = &lockedBuffer{}
 		cmd := exec.Command(sshdPath, "-D", "-e", "-f", s.ConfigFile)
 		cmd.Stdout, cmd.Stderr = s.log, s.log
+		cmd.SysProcAttr = sshdProcAttr()
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting sshd: %v", err)
 		}

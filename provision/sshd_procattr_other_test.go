@@ -1,0 +1,7 @@
+//go:build !linux
+
+package provision
+
+import "syscall"
+
+func sshdProcAttr() *syscall.SysProcAttr { return nil }
