@@ -420,6 +420,7 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 		hosts = append(hosts, c.h)
 	}
 	vipServed := r.anyHoldsVIP()
+	lbChanged := false
 	for _, ph := range playbooks.Phases(hosts, func(h *inventory.Host) bool { return byHost[h.Name].snap.HoldsAddr(r.Cluster.VIPAddr()) }) {
 		for _, h := range ph.Hosts {
 			c := byHost[h.Name]
@@ -427,6 +428,7 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			lbChanged = lbChanged || (changed && ph.Name == "lb")
 			// Between load balancers, the VIP must stay served.
 			if ph.Name == "lb" && changed && vipServed {
 				if err := r.waitOneVIPHolder(ctx, false); err != nil {
@@ -435,7 +437,8 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 			}
 		}
 	}
-	if len(r.Cluster.HostsWithRole(inventory.RoleLB)) > 0 && len(r.Hosts) == len(r.Cluster.Hosts) {
+	// Once load balancers changed, exactly one must hold the VIP at the end.
+	if lbChanged && len(r.Hosts) == len(r.Cluster.Hosts) {
 		return r.waitOneVIPHolder(ctx, true)
 	}
 	return nil

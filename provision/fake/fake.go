@@ -1,0 +1,236 @@
+// Package fake is an in-memory host for fast tests of the runner and the
+// renderers. It understands the remote programs hadeploy sends (snapshot,
+// packages, step, journal, rollback, release, VIP query) well enough to keep
+// a believable state; real behaviour is covered by the e2e suite on the lab.
+package fake
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hadeploy/hadeploy/provision"
+)
+
+// Host is one fake machine.
+type Host struct {
+	HostName  string
+	OSRelease string
+	Files     map[string]string
+	Packages  map[string]bool
+	Services  map[string]string // unit → "active enabled"
+	Addrs     []string
+	// Lock is the lock's info ("" = free).
+	Lock string
+	// FailStep makes the step script for this step fail at the service stage.
+	FailStep string
+
+	mu      sync.Mutex
+	backups map[string]*string // path → content before the run (nil = absent)
+	journal []string
+	status  string
+	runID   string
+	Log     []string // every program's first meaningful line, for assertions
+}
+
+// NewDebian returns an empty Debian 12 host.
+func NewDebian(name string, addrs ...string) *Host {
+	return &Host{HostName: name, OSRelease: "ID=debian\nVERSION_ID=\"12\"\n", Files: map[string]string{},
+		Packages: map[string]bool{}, Services: map[string]string{}, Addrs: addrs}
+}
+
+// Transport returns a provision.Transport bound to the host.
+func (h *Host) Transport() provision.Transport { return &transport{h: h} }
+
+// transport counts its own round trips, like one SSH connection.
+type transport struct {
+	h   *Host
+	rts atomic.Int64
+}
+
+func (t *transport) Name() string      { return t.h.HostName }
+func (t *transport) RoundTrips() int64 { return t.rts.Load() }
+func (t *transport) Close() error      { return nil }
+func (t *transport) ReadFile(context.Context, string) ([]byte, error) {
+	return nil, fmt.Errorf("fake: ReadFile unused")
+}
+func (t *transport) WriteFileAtomic(context.Context, string, []byte, os.FileMode, string) error {
+	return fmt.Errorf("fake: WriteFileAtomic unused")
+}
+
+var (
+	heredoc = regexp.MustCompile(`(?s)base64 -d > (\S+) <<'HADEPLOY_EOF'\n(.*?)HADEPLOY_EOF\n`)
+	mvLine  = regexp.MustCompile(`(?m)mv -f (\S+) (\S+)$`)
+	sysctl  = regexp.MustCompile(`(?m)systemctl (start|reload|restart|enable -q) (\S+)`)
+	jfile   = regexp.MustCompile(`(?m)^(?:if \[ -e \S+ \]; then cp -a \S+ (\S+)\.hadeploy-restore|rm -f (\S+)$)`)
+)
+
+func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provision.Result, error) {
+	h := t.h
+	t.rts.Add(1)
+	b, _ := io.ReadAll(stdin)
+	s := string(b)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case strings.Contains(s, `echo "==os"`):
+		h.Log = append(h.Log, "snapshot")
+		return h.snapshot(s), nil
+	case strings.Contains(s, "apt-get -q update"):
+		h.Log = append(h.Log, "packages")
+		h.startRun(s)
+		for _, m := range regexp.MustCompile(`install ([^;]*?); }`).FindStringSubmatch(s)[1:] {
+			for _, p := range strings.Fields(m) {
+				h.Packages[p] = true
+				h.journal = append(h.journal, "pkg "+p)
+			}
+		}
+		return ok(""), nil
+	case strings.Contains(s, `echo "begin "`):
+		step := regexp.MustCompile(`echo "begin "(\S+)`).FindStringSubmatch(s)[1]
+		h.Log = append(h.Log, "step "+step)
+		h.startRun(s)
+		h.journal = append(h.journal, "begin "+step)
+		staged := map[string]string{}
+		for _, m := range heredoc.FindAllStringSubmatch(s, -1) {
+			d, _ := base64.StdEncoding.DecodeString(strings.ReplaceAll(m[2], "\n", ""))
+			staged[m[1]] = string(d)
+		}
+		for _, m := range mvLine.FindAllStringSubmatch(s, -1) {
+			c, ok := staged[m[1]]
+			if !ok {
+				continue
+			}
+			if _, seen := h.backups[m[2]]; !seen {
+				if old, ok := h.Files[m[2]]; ok {
+					h.backups[m[2]] = &old
+					h.journal = append(h.journal, "file "+m[2]+" backup")
+				} else {
+					h.backups[m[2]] = nil
+					h.journal = append(h.journal, "file "+m[2]+" absent")
+				}
+			}
+			h.Files[m[2]] = c
+		}
+		for _, m := range sysctl.FindAllStringSubmatch(s, -1) {
+			prev := h.Services[m[2]]
+			if prev == "" {
+				prev = "inactive disabled"
+			}
+			h.journal = append(h.journal, "service "+m[2]+" "+prev)
+			a, e, _ := strings.Cut(prev, " ")
+			if m[1] == "enable -q" {
+				e = "enabled"
+			} else {
+				a = "active"
+			}
+			h.Services[m[2]] = a + " " + e
+		}
+		if h.FailStep == step {
+			return provision.Result{ExitCode: 12, Stdout: []byte("==fail service " + step + ": not serving after 10s\n")}, nil
+		}
+		h.journal = append(h.journal, "done "+step)
+		return ok(""), nil
+	case strings.Contains(s, `==norun`):
+		h.Log = append(h.Log, "journal")
+		if h.status == "" {
+			return ok("==norun\n"), nil
+		}
+		return ok("==status " + h.status + "\n" + strings.Join(h.journal, "\n") + "\n"), nil
+	case strings.Contains(s, `==rolledback`):
+		h.Log = append(h.Log, "rollback")
+		for p, old := range h.backups {
+			if old == nil {
+				delete(h.Files, p)
+			} else {
+				h.Files[p] = *old
+			}
+		}
+		h.status = "rolled-back"
+		return ok("==rolledback\n"), nil
+	case strings.Contains(s, "rm -rf /var/lib/hadeploy/lock"):
+		h.Log = append(h.Log, "release")
+		if h.status == "running" && strings.Contains(s, "echo ok >") {
+			h.status = "ok"
+		}
+		h.Lock = ""
+		return ok(""), nil
+	case strings.Contains(s, "ip -o -4 addr show"):
+		var b strings.Builder
+		for _, a := range h.Addrs {
+			b.WriteString("==addr " + a + "\n")
+		}
+		return ok(b.String()), nil
+	}
+	return provision.Result{ExitCode: 127, Stderr: []byte("fake: unknown program")}, nil
+}
+
+var runDir = regexp.MustCompile(`/var/backups/hadeploy/([^/\s]+)/files`)
+
+func (h *Host) startRun(s string) {
+	if m := runDir.FindStringSubmatch(s); m != nil && m[1] != h.runID {
+		h.runID, h.status = m[1], ""
+	}
+	if h.status != "running" {
+		h.status = "running"
+		h.journal = nil
+		h.backups = map[string]*string{}
+	}
+}
+
+func ok(out string) provision.Result { return provision.Result{Stdout: []byte(out)} }
+
+func (h *Host) snapshot(s string) provision.Result {
+	var b strings.Builder
+	b.WriteString("==os\n" + h.OSRelease + "==endos\n==hostname " + h.HostName + "\n")
+	for _, m := range regexp.MustCompile(`(?m)^if \[ -f (\S+) \]; then printf '==file`).FindAllStringSubmatch(s, -1) {
+		if c, ok := h.Files[m[1]]; ok {
+			mode := "644"
+			if strings.HasSuffix(m[1], "keepalived.conf") {
+				mode = "640"
+			} else if strings.HasSuffix(m[1], "check-haproxy") {
+				mode = "755"
+			}
+			fmt.Fprintf(&b, "==file %s root:root %s\n%s\n", mode, m[1], base64.StdEncoding.EncodeToString([]byte(c)))
+		} else {
+			fmt.Fprintf(&b, "==nofile %s\n", m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile(`echo "==pkg (\S+) 1"`).FindAllStringSubmatch(s, -1) {
+		v := "0"
+		if h.Packages[m[1]] {
+			v = "1"
+		}
+		fmt.Fprintf(&b, "==pkg %s %s\n", m[1], v)
+	}
+	units := make([]string, 0, len(h.Services))
+	for u := range h.Services {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	for _, u := range units {
+		fmt.Fprintf(&b, "==svc %s %s\n", u, h.Services[u])
+	}
+	for _, a := range h.Addrs {
+		fmt.Fprintf(&b, "==addr %s\n", a)
+	}
+	if h.status != "" {
+		fmt.Fprintf(&b, "==run %s %s by fake\n", h.runID, h.status)
+	}
+	if strings.Contains(s, "mkdir /var/lib/hadeploy/lock 2>/dev/null") {
+		if h.Lock != "" {
+			fmt.Fprintf(&b, "==lock held %s\n", h.Lock)
+		} else {
+			h.Lock = "taken by this test"
+			b.WriteString("==lock taken\n")
+		}
+	}
+	return ok(b.String())
+}

@@ -1,0 +1,147 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/provision/fake"
+)
+
+type cluster struct {
+	c      *inventory.Cluster
+	hosts  map[string]*fake.Host
+	mu     sync.Mutex
+	events []provision.Event
+}
+
+func newCluster(t *testing.T) *cluster {
+	c, err := inventory.Load("../e2e/lab-cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &cluster{c: c, hosts: map[string]*fake.Host{}}
+	for _, h := range c.Hosts {
+		fc.hosts[h.Name] = fake.NewDebian(h.Name, h.Address+"/24")
+	}
+	return fc
+}
+
+func (fc *cluster) runner(id string) *provision.Runner {
+	fc.events = nil
+	return &provision.Runner{
+		Cluster: fc.c, Hosts: fc.c.Hosts, RunID: id, Meta: "tester",
+		Sink: provision.SinkFunc(func(e provision.Event) { fc.mu.Lock(); fc.events = append(fc.events, e); fc.mu.Unlock() }),
+		Dial: func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+			return fc.hosts[h.Name].Transport(), nil
+		},
+	}
+}
+
+// giveVIP makes lb1 hold the VIP, as keepalived would after apply.
+func (fc *cluster) giveVIP(name string) {
+	h := fc.hosts[name]
+	h.Addrs = append(h.Addrs, fc.c.VIPPrefix.String())
+}
+
+func TestApplyThenNoop(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	sum, err := fc.runner("R1").Apply(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Changes == 0 {
+		t.Fatal("cold apply changed nothing")
+	}
+	// Web hosts first, then lb2 (not holding the VIP) before lb1.
+	var order []string
+	for _, e := range fc.events {
+		if e.Type == provision.EvStep && e.Step != "packages" && e.Status == provision.StatusChanged && (e.Step == "web" || e.Step == "haproxy") {
+			order = append(order, e.Host)
+		}
+	}
+	if strings.Join(order, ",") != "web1,web2,lb2,lb1" {
+		t.Errorf("apply order %v, want web1,web2,lb2,lb1", order)
+	}
+	if fc.hosts["lb1"].Lock != "" {
+		t.Error("lock not released")
+	}
+	sum, err = fc.runner("R2").Apply(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Changes != 0 {
+		t.Fatalf("second apply: %d changes", sum.Changes)
+	}
+	for _, h := range sum.Hosts {
+		if h.RoundTrips > 2 { // + the SSH handshake in real life = 3
+			t.Errorf("%s: %d round trips on a no-op apply", h.Host, h.RoundTrips)
+		}
+	}
+}
+
+func TestFailedStepRollsBackEveryTouchedHost(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]string{}
+	for n, h := range fc.hosts {
+		before[n] = h.Files["/etc/haproxy/haproxy.cfg"] + h.Files["/etc/apache2/ports.conf"]
+	}
+	// A new web port: web1 changes fine, web2's Apache then "fails to serve".
+	fc.c.Web.Port = 8081
+	fc.hosts["web2"].FailStep = "web"
+	_, err := fc.runner("R2").Apply(context.Background())
+	var ae *provision.ApplyError
+	if !errors.As(err, &ae) || !ae.RolledBack {
+		t.Fatalf("want a rolled back ApplyError, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "web2: step web") {
+		t.Errorf("error does not name host and step: %v", err)
+	}
+	var rolled []string
+	for _, e := range fc.events {
+		if e.Step == "rollback" {
+			rolled = append(rolled, e.Host)
+		}
+	}
+	if strings.Join(rolled, ",") != "web2,web1" {
+		t.Errorf("rolled back %v, want web2,web1 (reverse order; lbs untouched)", rolled)
+	}
+	for n, h := range fc.hosts {
+		if got := h.Files["/etc/haproxy/haproxy.cfg"] + h.Files["/etc/apache2/ports.conf"]; got != before[n] {
+			t.Errorf("%s not restored", n)
+		}
+		if h.Lock != "" {
+			t.Errorf("%s still locked", n)
+		}
+	}
+}
+
+func TestLockedClusterIsRefusedAndUntouched(t *testing.T) {
+	fc := newCluster(t)
+	fc.hosts["lb2"].Lock = "run X by alice@laptop pid=1 cmd=apply"
+	_, err := fc.runner("R1").Apply(context.Background())
+	var le *provision.LockedError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "alice@laptop") || !strings.Contains(err.Error(), "lb2") {
+		t.Fatalf("want LockedError naming lb2 and alice, got %v", err)
+	}
+	for n, h := range fc.hosts {
+		if len(h.Files) != 0 || len(h.Packages) != 0 {
+			t.Errorf("%s was changed despite the lock", n)
+		}
+		if n != "lb2" && h.Lock != "" {
+			t.Errorf("%s: our own lock was not released", n)
+		}
+	}
+	if fc.hosts["lb2"].Lock == "" {
+		t.Error("someone else's lock was removed")
+	}
+}
