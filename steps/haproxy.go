@@ -58,7 +58,7 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 		return nil, err
 	}
 	return &Desired{
-		Step:     "haproxy",
+		Step: "haproxy",
 		// socat talks to the stats socket, as in the article (verify uses it).
 		Packages: []string{"haproxy", "socat"},
 		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
