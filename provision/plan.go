@@ -181,7 +181,7 @@ func (r *Redactor) Diff(fc FileChange) string {
 		from = "/dev/null"
 	}
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(old), B: difflib.SplitLines(nw),
+		A: splitLines(old), B: splitLines(nw),
 		FromFile: from, ToFile: fc.Path, Context: 3,
 	})
 	if d == "" && fc.ContentChanged {
@@ -211,4 +211,19 @@ func maskSecretLines(s string) string {
 		}
 	}
 	return strings.Join(lines, "")
+}
+
+// splitLines keeps line endings and adds no phantom empty line (unlike
+// difflib.SplitLines), so a new file's diff is only "+" lines.
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	ls := strings.SplitAfter(s, "\n")
+	if ls[len(ls)-1] == "" {
+		ls = ls[:len(ls)-1]
+	} else {
+		ls[len(ls)-1] += "\n\\ No newline at end of file\n"
+	}
+	return ls
 }

@@ -28,8 +28,22 @@ type Renderer struct {
 	// Now is replaced in tests for stable output.
 	Now func() time.Time
 
-	ok, changed, failed, muted lipgloss.Style
-	add, del, hdr              lipgloss.Style
+	ok, changed, failed, muted style
+	add, del, hdr              style
+}
+
+// style paints only when colour is on: plain output must be byte-exact
+// (lipgloss would also expand tabs).
+type style struct {
+	on bool
+	s  lipgloss.Style
+}
+
+func (st style) Render(s string) string {
+	if !st.on || s == "" {
+		return s
+	}
+	return st.s.Render(s)
 }
 
 // Options choose the output form.
@@ -42,11 +56,8 @@ type Options struct {
 // New returns a renderer for w.
 func New(w io.Writer, o Options) *Renderer {
 	r := &Renderer{w: w, json: o.JSON, color: o.Color && !o.JSON, diffs: o.Diffs}
-	st := func(c string) lipgloss.Style {
-		if !r.color {
-			return lipgloss.NewStyle()
-		}
-		return lipgloss.NewStyle().Foreground(lipgloss.Color(c))
+	st := func(c string) style {
+		return style{on: r.color, s: lipgloss.NewStyle().Foreground(lipgloss.Color(c))}
 	}
 	r.ok, r.changed, r.failed, r.muted = st("2"), st("3"), st("1"), st("8")
 	r.add, r.del, r.hdr = st("2"), st("1"), st("6")

@@ -49,6 +49,9 @@ func defaultLogDir() string {
 	return filepath.Join(os.TempDir(), "hadeploy-logs")
 }
 
+// testDial replaces SSH in this package's golden tests (fake hosts).
+var testDial provision.DialFunc
+
 // session is one command's wiring: the inventory, the renderer, the debug log
 // and a runner whose dialer is the real SSH transport.
 type session struct {
@@ -78,7 +81,7 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cluster: c, runID: time.Now().UTC().Format("20060102T150405.000Z")}
+	s := &session{cluster: c, runID: newRunID()}
 	out := cmd.OutOrStdout()
 	color := false
 	if f, ok := out.(*os.File); ok {
@@ -119,6 +122,9 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 		}),
 		Log: logf,
 		Dial: func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+			if testDial != nil {
+				return testDial(ctx, h)
+			}
 			return provision.DialSSH(ctx, sshConfig(c, h, base, g, become, logf))
 		},
 	}
@@ -160,6 +166,9 @@ func resolvePath(base, p string) string {
 	}
 	return filepath.Join(base, p)
 }
+
+// newRunID is a UTC timestamp; replaced in golden tests.
+var newRunID = func() string { return time.Now().UTC().Format("20060102T150405.000Z") }
 
 func (s *session) debug(format string, args ...any) {
 	if s.logF == nil {
