@@ -157,6 +157,12 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Hold the lab for the whole suite: other packages' tests use it too.
+	release, err := lab.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 	t.Cleanup(func() {
 		if os.Getenv("HADEPLOY_E2E_KEEP") == "1" {
 			return
