@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -139,6 +140,10 @@ func (r *Runner) exec(ctx context.Context, c *hostConn, s *Script) (Result, erro
 		r.Log("%s: run:\n%s", c.h.Name, r.red.Redact(s.Loggable()))
 	}
 	res, err := c.t.Run(ctx, "/bin/sh", strings.NewReader(s.String()))
+	if err != nil {
+		// Callers name the host and the stage; drop the transport's prefix.
+		err = &bareError{err: err, msg: strings.TrimPrefix(err.Error(), c.h.Name+": ")}
+	}
 	if r.Log != nil {
 		r.Log("%s: exit %d\nstdout:\n%s\nstderr:\n%s", c.h.Name, res.ExitCode, r.red.Redact(tail(string(res.Stdout), 4000)), r.red.Redact(tail(string(res.Stderr), 4000)))
 	}
@@ -429,6 +434,13 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 				return err
 			}
 			lbChanged = lbChanged || (changed && ph.Name == "lb")
+			// Rolling: a web host that changed must be back in every
+			// running haproxy's rotation before the next one goes.
+			if ph.Name == "web" && changed {
+				if err := r.waitInRotation(ctx, h); err != nil {
+					return fmt.Errorf("%s: after its change: %w", h.Name, err)
+				}
+			}
 			// Between load balancers, the VIP must stay served.
 			if ph.Name == "lb" && changed && vipServed {
 				if err := r.waitOneVIPHolder(ctx, false); err != nil {
@@ -442,6 +454,37 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 		return r.waitOneVIPHolder(ctx, true)
 	}
 	return nil
+}
+
+// waitInRotation waits (bounded by haproxy's rise × inter) until every load
+// balancer running haproxy reports web host h UP in each backend that has it.
+func (r *Runner) waitInRotation(ctx context.Context, h *inventory.Host) error {
+	var lbs []*hostConn
+	for _, c := range r.conns {
+		if c.h.HasRole(inventory.RoleLB) && c.snap.Services["haproxy"].Active == "active" {
+			lbs = append(lbs, c)
+		}
+	}
+	if len(lbs) == 0 {
+		return nil
+	}
+	bound := time.Duration(r.Cluster.HAProxy.CheckInter*(r.Cluster.HAProxy.Rise+1))*time.Millisecond + 3*time.Second
+	t0 := time.Now()
+	err := r.parallel(ctx, lbs, func(ctx context.Context, c *hostConn) error {
+		s := &Script{}
+		s.Line(`i=0; while [ $i -lt %s ]; do st=$(echo 'show stat' | socat stdio %s 2>/dev/null | awk -F, -v sv=%s '$2==sv {print $18}' | sort -u | tr '
+' ' '); [ "$st" = "UP " ] && exit 0; i=$((i+1)); sleep 0.25; done; echo "$st"; exit 1`,
+			strconv.Itoa(int(bound/(250*time.Millisecond))), "UNIX-CONNECT:"+steps.StatsSocket(c.snap.Facts.Family), h.Name)
+		res, err := r.exec(ctx, c, s)
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("%s's haproxy still reports %s as %q after %s", c.h.Name, h.Name, strings.TrimSpace(string(res.Stdout)), bound)
+		}
+		return err
+	})
+	if err == nil {
+		r.emit(Event{Type: EvInfo, Host: h.Name, Step: "rotation", Message: "back in rotation on every load balancer", DurationMS: ms(time.Since(t0))})
+	}
+	return err
 }
 
 func (r *Runner) anyHoldsVIP() bool {
@@ -614,6 +657,14 @@ func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
 			continue
 		}
 		c.sum.RolledBack = true
+	}
+	// Re-verify: restored web hosts must be back in rotation.
+	for _, c := range webs {
+		if c.sum.RolledBack {
+			if err := r.waitInRotation(ctx, c.h); err != nil {
+				r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "after rollback: " + err.Error()})
+			}
+		}
 	}
 	return ok && len(lbs)+len(webs) > 0, manual
 }
@@ -809,6 +860,15 @@ func (r *Runner) Exec(ctx context.Context, host string, s *Script) (Result, erro
 	}
 	return Result{}, fmt.Errorf("%s: not connected", host)
 }
+
+// bareError is a transport error without its host prefix.
+type bareError struct {
+	err error
+	msg string
+}
+
+func (e *bareError) Error() string { return e.msg }
+func (e *bareError) Unwrap() error { return e.err }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 

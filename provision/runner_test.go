@@ -39,11 +39,19 @@ VERSION_ID="12"
 Z2xvYmFsCg==
 ==nofile /etc/keepalived/keepalived.conf
 ==file 600 root:root /etc/empty
-` + "\n" + `==pkg haproxy 1
-==pkg keepalived 0
-==svc haproxy active enabled
-==svc keepalived inactive disabled
-==svc httpd  
+` + "\n" + `==pkg haproxy install ok installed
+==pkg keepalived deinstall ok config-files
+==unit Id=haproxy.service
+==unit ActiveState=active
+==unit UnitFileState=enabled
+==unit 
+==unit Id=keepalived.service
+==unit UnitFileState=disabled
+==unit ActiveState=inactive
+==unit 
+==unit Id=httpd.service
+==unit ActiveState=inactive
+==unit UnitFileState=
 ==addr 127.0.0.1/8
 ==addr 10.213.47.21/24
 ==addr 10.213.47.100/24
@@ -74,6 +82,12 @@ func TestParseSnapshot(t *testing.T) {
 	}
 	if s := sn.Services["keepalived"]; s.Active != "inactive" || s.Enabled != "disabled" {
 		t.Errorf("keepalived %+v", s)
+	}
+	if s := sn.Services["haproxy"]; s.Active != "active" || s.Enabled != "enabled" {
+		t.Errorf("haproxy %+v", s)
+	}
+	if s, ok := sn.Services["httpd"]; !ok || s.Active != "inactive" || s.Enabled != "" {
+		t.Errorf("httpd %+v", s)
 	}
 	if !sn.HoldsAddr("10.213.47.100") || sn.HoldsAddr("10.213.47.1") {
 		t.Error("HoldsAddr wrong")

@@ -66,12 +66,11 @@ func SnapshotScript(paths, packages, services []string, lockInfo string, staleMi
 	for _, p := range paths {
 		s.Line(`if [ -f %s ]; then printf '==file %%s %%s\n' "$(stat -c '%%a %%U:%%G' %s)" %s; base64 -w0 %s; echo; else printf '==nofile %%s\n' %s; fi`, p, p, p, p, p)
 	}
-	s.Raw(`if command -v dpkg-query >/dev/null 2>&1; then hd_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }; else hd_pkg() { rpm -q "$1" >/dev/null 2>&1; }; fi`)
-	for _, p := range packages {
-		s.Line(`if hd_pkg %s; then echo "==pkg %s 1"; else echo "==pkg %s 0"; fi`, p, p, p)
-	}
-	for _, u := range services {
-		s.Line(`printf '==svc %%s %%s %%s\n' %s "$(systemctl is-active %s 2>/dev/null | head -n1)" "$(systemctl is-enabled %s 2>/dev/null | head -n1)"`, u, u, u)
+	// One dpkg-query (or rpm) and one systemctl for all packages and units.
+	pk := strings.Join(quoteAll(packages), " ")
+	s.Raw(`if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='==pkg ${Package} ${Status}\n' ` + pk + ` 2>/dev/null; else rpm -q --qf '==pkg %{NAME} install ok installed\n' ` + pk + ` 2>/dev/null | grep '^==pkg'; fi`)
+	if len(services) > 0 {
+		s.Raw(`systemctl show -p Id,ActiveState,UnitFileState ` + strings.Join(quoteAll(unitNames(services)), " ") + ` 2>/dev/null | sed 's/^/==unit /'`)
 	}
 	s.Raw(`ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done`)
 	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
@@ -92,6 +91,13 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var osr bytes.Buffer
 	inOS := false
+	block := map[string]string{}
+	flush := func() {
+		if id := strings.TrimSuffix(block["Id"], ".service"); id != "" {
+			sn.Services[id] = ServiceState{Active: block["ActiveState"], Enabled: block["UnitFileState"]}
+		}
+		block = map[string]string{}
+	}
 	for sc.Scan() {
 		line := sc.Text()
 		if inOS {
@@ -122,11 +128,17 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 		case "==nofile":
 			sn.Files[rest] = FileState{}
 		case "==pkg":
-			n, v, _ := strings.Cut(rest, " ")
-			sn.Packages[n] = v == "1"
-		case "==svc":
-			f := strings.SplitN(rest+"  ", " ", 3)
-			sn.Services[f[0]] = ServiceState{Active: strings.TrimSpace(f[1]), Enabled: strings.TrimSpace(f[2])}
+			n, st, _ := strings.Cut(rest, " ")
+			sn.Packages[n] = strings.HasSuffix(st, "ok installed")
+		case "==unit":
+			// systemctl show prints one block of KEY=VALUE lines per unit,
+			// separated by empty lines.
+			if rest == "" {
+				flush()
+				continue
+			}
+			k, v, _ := strings.Cut(rest, "=")
+			block[k] = v
 		case "==addr":
 			sn.Addrs = append(sn.Addrs, rest)
 		case "==run":
@@ -151,6 +163,7 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 			}
 		}
 	}
+	flush()
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -171,4 +184,12 @@ func (sn *Snapshot) HoldsAddr(addr string) bool {
 		}
 	}
 	return false
+}
+
+func unitNames(services []string) []string {
+	out := make([]string, len(services))
+	for i, s := range services {
+		out[i] = s + ".service"
+	}
+	return out
 }

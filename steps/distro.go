@@ -96,6 +96,15 @@ func distroFor(family string) (*distro, error) {
 	return nil, fmt.Errorf("no profile for OS family %q", family)
 }
 
+// StatsSocket is haproxy's admin socket on a family.
+func StatsSocket(family string) string {
+	d, err := distroFor(family)
+	if err != nil {
+		return debian.HAProxySocket
+	}
+	return d.HAProxySocket
+}
+
 func (d *distro) paths() []string {
 	ps := []string{d.WebDocRoot + "/index.html", d.HAProxyCfg, d.KeepalivedCfg, d.RsyslogDropIn, d.CronFile, CheckScript}
 	for _, p := range []string{d.WebPortsFile, d.WebVhostFile, d.WebMainConf, d.RsyslogDistroSnippet} {

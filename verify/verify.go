@@ -126,10 +126,35 @@ func (v *Verifier) Run(ctx context.Context) []Check {
 			v.add(ck)
 		}()
 	}
-	// On every host: services enabled and running, time sync in place.
+	wg.Wait()
+	healthy := map[string]bool{}
+	for _, ck := range v.checks {
+		if ck.Name == "web answers health check" && ck.OK {
+			healthy[ck.Host] = true
+		}
+	}
+	// On every host: services enabled and running, time sync in place, and
+	// on lbs the stats socket. haproxy needs rise×inter to see a server that
+	// just came back: while a server that answers us is not UP yet, look
+	// again, within that bound.
+	settle := time.Duration(c.HAProxy.CheckInter*(c.HAProxy.Rise+1))*time.Millisecond + 2*time.Second
+	deadline := time.Now().Add(settle)
 	for _, h := range v.Hosts {
 		wg.Add(1)
-		go func() { defer wg.Done(); v.hostChecks(ctx, h, webs) }()
+		go func() {
+			defer wg.Done()
+			for {
+				var got []Check
+				v.hostChecks(ctx, h, webs, func(ck Check) { got = append(got, ck) })
+				if !catchingUp(got, healthy) || time.Now().After(deadline) || ctx.Err() != nil {
+					for _, ck := range got {
+						v.add(ck)
+					}
+					return
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		}()
 	}
 	wg.Wait()
 	if len(lbs) > 0 {
@@ -137,6 +162,19 @@ func (v *Verifier) Run(ctx context.Context) []Check {
 	}
 	sort.SliceStable(v.checks, func(i, j int) bool { return v.checks[i].Name < v.checks[j].Name })
 	return v.checks
+}
+
+// catchingUp reports a stats check that failed for a web host that answers
+// its health check: haproxy has not yet seen it come back.
+func catchingUp(cs []Check, healthy map[string]bool) bool {
+	for _, ck := range cs {
+		if ck.Name == "stats socket: server UP" && !ck.OK {
+			if i := strings.LastIndex(ck.Host, "/"); i >= 0 && healthy[ck.Host[i+1:]] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func seen(r Response, err error) string {
@@ -159,11 +197,11 @@ func trunc(s string, n int) string {
 
 // hostChecks runs one program on the host that reports every service, the
 // time-sync cron, and (on lbs) each web host's reachability and the stats socket.
-func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*inventory.Host) {
+func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*inventory.Host, add func(Check)) {
 	c := v.Cluster
 	sn := v.Runner.Snapshot(h.Name)
 	if sn == nil {
-		v.add(Check{Name: "host reachable", Host: h.Name, Expected: "connected", Seen: "no connection"})
+		add(Check{Name: "host reachable", Host: h.Name, Expected: "connected", Seen: "no connection"})
 		return
 	}
 	var svcs []string
@@ -171,7 +209,7 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 	for _, st := range playbooks.StepsFor(h) {
 		d, err := st.Desired(steps.Target{Cluster: c, Host: h, Facts: sn.Facts})
 		if err != nil {
-			v.add(Check{Name: "desired state", Host: h.Name, Expected: "computable", Seen: err.Error()})
+			add(Check{Name: "desired state", Host: h.Name, Expected: "computable", Seen: err.Error()})
 			return
 		}
 		for _, s := range d.Services {
@@ -201,7 +239,7 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 	}
 	res, err := v.Runner.Exec(ctx, h.Name, s)
 	if err != nil {
-		v.add(Check{Name: "host checks", Host: h.Name, Expected: "ran", Seen: err.Error()})
+		add(Check{Name: "host checks", Host: h.Name, Expected: "ran", Seen: err.Error()})
 		return
 	}
 	stats := map[string]string{}
@@ -210,17 +248,17 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 		switch tag {
 		case "==svc":
 			f := strings.Fields(rest + " - -")
-			v.add(Check{Name: "service running and enabled", Host: h.Name, Expected: f[0] + " active enabled",
+			add(Check{Name: "service running and enabled", Host: h.Name, Expected: f[0] + " active enabled",
 				Seen: strings.Join(f[:3], " "), OK: f[1] == "active" && f[2] == "enabled"})
 		case "==cron":
-			v.add(Check{Name: "time sync cron in place", Host: h.Name, Expected: cronFile + ": " + c.Time.Schedule + " …",
+			add(Check{Name: "time sync cron in place", Host: h.Name, Expected: cronFile + ": " + c.Time.Schedule + " …",
 				Seen: orNone(rest), OK: strings.HasPrefix(rest, c.Time.Schedule+" root ")})
 		case "==reach":
 			name, line, _ := strings.Cut(rest, " ")
-			v.add(Check{Name: "lb reaches web host", Host: h.Name + "→" + name, Expected: "HTTP 200", Seen: orNone(line),
+			add(Check{Name: "lb reaches web host", Host: h.Name + "→" + name, Expected: "HTTP 200", Seen: orNone(line),
 				OK: strings.HasPrefix(line, "HTTP/") && strings.Contains(line, " 200")})
 		case "==info":
-			v.add(Check{Name: "stats socket: show info", Host: h.Name, Expected: "Name: HAProxy", Seen: orNone(strings.TrimSpace(rest)), OK: strings.Contains(rest, "Name: HAProxy")})
+			add(Check{Name: "stats socket: show info", Host: h.Name, Expected: "Name: HAProxy", Seen: orNone(strings.TrimSpace(rest)), OK: strings.Contains(rest, "Name: HAProxy")})
 		case "==stat":
 			f := strings.Fields(rest)
 			if len(f) == 3 {
@@ -232,7 +270,7 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 		for _, b := range c.HAProxy.Backends {
 			for _, srv := range b.Servers {
 				k := b.Name + "/" + srv.Host
-				v.add(Check{Name: "stats socket: server UP", Host: h.Name + " " + k, Expected: "UP", Seen: orNone(stats[k]), OK: stats[k] == "UP"})
+				add(Check{Name: "stats socket: server UP", Host: h.Name + " " + k, Expected: "UP", Seen: orNone(stats[k]), OK: stats[k] == "UP"})
 			}
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,6 +161,9 @@ func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provi
 		}
 		h.Lock = ""
 		return ok(""), nil
+	case strings.Contains(s, "'show stat'"):
+		// Every server is UP in the fake haproxy.
+		return ok(""), nil
 	case strings.Contains(s, "ip -o -4 addr show"):
 		var b strings.Builder
 		for _, a := range h.Addrs {
@@ -203,20 +205,23 @@ func (h *Host) snapshot(s string) provision.Result {
 			fmt.Fprintf(&b, "==nofile %s\n", m[1])
 		}
 	}
-	for _, m := range regexp.MustCompile(`echo "==pkg (\S+) 1"`).FindAllStringSubmatch(s, -1) {
-		v := "0"
-		if h.Packages[m[1]] {
-			v = "1"
+	if m := regexp.MustCompile(`dpkg-query -W -f='[^']*' ([^&|]*?) 2>`).FindStringSubmatch(s); m != nil {
+		for _, p := range strings.Fields(m[1]) {
+			if h.Packages[p] {
+				fmt.Fprintf(&b, "==pkg %s install ok installed\n", p)
+			}
 		}
-		fmt.Fprintf(&b, "==pkg %s %s\n", m[1], v)
 	}
-	units := make([]string, 0, len(h.Services))
-	for u := range h.Services {
-		units = append(units, u)
-	}
-	sort.Strings(units)
-	for _, u := range units {
-		fmt.Fprintf(&b, "==svc %s %s\n", u, h.Services[u])
+	if m := regexp.MustCompile(`systemctl show -p Id,ActiveState,UnitFileState ([^|]*?) 2>`).FindStringSubmatch(s); m != nil {
+		for _, u := range strings.Fields(m[1]) {
+			name := strings.TrimSuffix(u, ".service")
+			st := h.Services[name]
+			if st == "" {
+				st = "inactive "
+			}
+			a, e, _ := strings.Cut(st, " ")
+			fmt.Fprintf(&b, "==unit Id=%s\n==unit ActiveState=%s\n==unit UnitFileState=%s\n==unit \n", u, a, e)
+		}
 	}
 	for _, a := range h.Addrs {
 		fmt.Fprintf(&b, "==addr %s\n", a)

@@ -11,24 +11,8 @@ if [ -f /etc/apache2/ports.conf ]; then printf '==file %s %s\n' "$(stat -c '%a %
 if [ -f /etc/apache2/sites-available/000-default.conf ]; then printf '==file %s %s\n' "$(stat -c '%a %U:%G' /etc/apache2/sites-available/000-default.conf)" /etc/apache2/sites-available/000-default.conf; base64 -w0 /etc/apache2/sites-available/000-default.conf; echo; else printf '==nofile %s\n' /etc/apache2/sites-available/000-default.conf; fi
 if [ -f /etc/rsyslog.d/49-haproxy.conf ]; then printf '==file %s %s\n' "$(stat -c '%a %U:%G' /etc/rsyslog.d/49-haproxy.conf)" /etc/rsyslog.d/49-haproxy.conf; base64 -w0 /etc/rsyslog.d/49-haproxy.conf; echo; else printf '==nofile %s\n' /etc/rsyslog.d/49-haproxy.conf; fi
 if [ -f /etc/httpd/conf/httpd.conf ]; then printf '==file %s %s\n' "$(stat -c '%a %U:%G' /etc/httpd/conf/httpd.conf)" /etc/httpd/conf/httpd.conf; base64 -w0 /etc/httpd/conf/httpd.conf; echo; else printf '==nofile %s\n' /etc/httpd/conf/httpd.conf; fi
-if command -v dpkg-query >/dev/null 2>&1; then hd_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }; else hd_pkg() { rpm -q "$1" >/dev/null 2>&1; }; fi
-if hd_pkg apache2; then echo "==pkg apache2 1"; else echo "==pkg apache2 0"; fi
-if hd_pkg haproxy; then echo "==pkg haproxy 1"; else echo "==pkg haproxy 0"; fi
-if hd_pkg socat; then echo "==pkg socat 1"; else echo "==pkg socat 0"; fi
-if hd_pkg keepalived; then echo "==pkg keepalived 1"; else echo "==pkg keepalived 0"; fi
-if hd_pkg rsyslog; then echo "==pkg rsyslog 1"; else echo "==pkg rsyslog 0"; fi
-if hd_pkg cron; then echo "==pkg cron 1"; else echo "==pkg cron 0"; fi
-if hd_pkg ntpdate; then echo "==pkg ntpdate 1"; else echo "==pkg ntpdate 0"; fi
-if hd_pkg httpd; then echo "==pkg httpd 1"; else echo "==pkg httpd 0"; fi
-if hd_pkg cronie; then echo "==pkg cronie 1"; else echo "==pkg cronie 0"; fi
-if hd_pkg chrony; then echo "==pkg chrony 1"; else echo "==pkg chrony 0"; fi
-printf '==svc %s %s %s\n' apache2 "$(systemctl is-active apache2 2>/dev/null | head -n1)" "$(systemctl is-enabled apache2 2>/dev/null | head -n1)"
-printf '==svc %s %s %s\n' haproxy "$(systemctl is-active haproxy 2>/dev/null | head -n1)" "$(systemctl is-enabled haproxy 2>/dev/null | head -n1)"
-printf '==svc %s %s %s\n' keepalived "$(systemctl is-active keepalived 2>/dev/null | head -n1)" "$(systemctl is-enabled keepalived 2>/dev/null | head -n1)"
-printf '==svc %s %s %s\n' rsyslog "$(systemctl is-active rsyslog 2>/dev/null | head -n1)" "$(systemctl is-enabled rsyslog 2>/dev/null | head -n1)"
-printf '==svc %s %s %s\n' cron "$(systemctl is-active cron 2>/dev/null | head -n1)" "$(systemctl is-enabled cron 2>/dev/null | head -n1)"
-printf '==svc %s %s %s\n' httpd "$(systemctl is-active httpd 2>/dev/null | head -n1)" "$(systemctl is-enabled httpd 2>/dev/null | head -n1)"
-printf '==svc %s %s %s\n' crond "$(systemctl is-active crond 2>/dev/null | head -n1)" "$(systemctl is-enabled crond 2>/dev/null | head -n1)"
+if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='==pkg ${Package} ${Status}\n' apache2 haproxy socat keepalived rsyslog cron ntpdate httpd cronie chrony 2>/dev/null; else rpm -q --qf '==pkg %{NAME} install ok installed\n' apache2 haproxy socat keepalived rsyslog cron ntpdate httpd cronie chrony 2>/dev/null | grep '^==pkg'; fi
+systemctl show -p Id,ActiveState,UnitFileState apache2.service haproxy.service keepalived.service rsyslog.service cron.service httpd.service crond.service 2>/dev/null | sed 's/^/==unit /'
 ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done
 for d in /var/backups/hadeploy/*/; do [ -f "$d/status" ] || continue; printf '==run %s %s %s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done
 mkdir -p /var/lib/hadeploy
