@@ -425,6 +425,14 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 		hosts = append(hosts, c.h)
 	}
 	vipServed := r.anyHoldsVIP()
+	// When the load balancers' haproxy config changes too (a new web port),
+	// web hosts cannot be in rotation before the lb phase: do not wait then.
+	lbConfigPending := false
+	for _, c := range r.conns {
+		for _, sp := range c.plan.Steps {
+			lbConfigPending = lbConfigPending || (sp.Step == "haproxy" && sp.Changed())
+		}
+	}
 	lbChanged := false
 	for _, ph := range playbooks.Phases(hosts, func(h *inventory.Host) bool { return byHost[h.Name].snap.HoldsAddr(r.Cluster.VIPAddr()) }) {
 		for _, h := range ph.Hosts {
@@ -436,7 +444,7 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 			lbChanged = lbChanged || (changed && ph.Name == "lb")
 			// Rolling: a web host that changed must be back in every
 			// running haproxy's rotation before the next one goes.
-			if ph.Name == "web" && changed {
+			if ph.Name == "web" && changed && !lbConfigPending {
 				if err := r.waitInRotation(ctx, h); err != nil {
 					return fmt.Errorf("%s: after its change: %w", h.Name, err)
 				}
