@@ -342,13 +342,10 @@ func (r *Runner) Apply(ctx context.Context) (*Summary, error) {
 	start := time.Now()
 	sum := &Summary{Command: "apply", Run: r.RunID, Backups: RunDir(r.RunID)}
 	r.emit(Event{Type: EvRunStarted, Message: "apply " + r.Cluster.File})
-	if err := r.Connect(ctx); err != nil {
+	if err := r.Open(ctx, true); err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	if err := r.lockAll(ctx); err != nil {
-		return nil, err
-	}
 	// From here on, cleanup must run even if the operator pressed Ctrl-C.
 	cleanupCtx := context.WithoutCancel(ctx)
 	err := r.applyLocked(ctx)
@@ -639,6 +636,13 @@ func (r *Runner) waitOneVIPHolder(ctx context.Context, final bool) error {
 	return fmt.Errorf("split brain: %s all hold the VIP %s (VRRP adverts not getting through?)", strings.Join(last, ", "), r.Cluster.VIPAddr())
 }
 
+// holderLast orders load balancers so the one holding the VIP goes last.
+func (r *Runner) holderLast(lbs []*hostConn) {
+	sort.SliceStable(lbs, func(i, j int) bool {
+		return !lbs[i].snap.HoldsAddr(r.Cluster.VIPAddr()) && lbs[j].snap.HoldsAddr(r.Cluster.VIPAddr())
+	})
+}
+
 // rollbackTouched undoes this run on every host it touched: load balancers
 // first with the VIP holder last, then web hosts in reverse order.
 func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
@@ -653,9 +657,7 @@ func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
 			webs = append([]*hostConn{c}, webs...)
 		}
 	}
-	sort.SliceStable(lbs, func(i, j int) bool {
-		return !lbs[i].snap.HoldsAddr(r.Cluster.VIPAddr()) && lbs[j].snap.HoldsAddr(r.Cluster.VIPAddr())
-	})
+	r.holderLast(lbs)
 	ok := true
 	var manual []string
 	for _, c := range append(lbs, webs...) {
@@ -710,13 +712,10 @@ func (r *Runner) rollbackHost(ctx context.Context, c *hostConn, runID string) er
 func (r *Runner) Rollback(ctx context.Context, runID string) (*Summary, error) {
 	start := time.Now()
 	sum := &Summary{Command: "rollback", Run: r.RunID}
-	if err := r.Connect(ctx); err != nil {
+	if err := r.Open(ctx, true); err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	if err := r.lockAll(ctx); err != nil {
-		return nil, err
-	}
 	cleanupCtx := context.WithoutCancel(ctx)
 	defer r.releaseLocks(cleanupCtx, "")
 	target := runID
@@ -750,9 +749,7 @@ func (r *Runner) Rollback(ctx context.Context, runID string) (*Summary, error) {
 			webs = append(webs, c)
 		}
 	}
-	sort.SliceStable(lbs, func(i, j int) bool {
-		return !lbs[i].snap.HoldsAddr(r.Cluster.VIPAddr()) && lbs[j].snap.HoldsAddr(r.Cluster.VIPAddr())
-	})
+	r.holderLast(lbs)
 	for _, c := range append(lbs, webs...) {
 		var ids []string
 		for _, run := range c.snap.Runs {

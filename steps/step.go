@@ -117,29 +117,20 @@ func ManagedPaths(c *inventory.Cluster) []string {
 
 // ManagedPackages lists every package name any step may install on either
 // family, so the runner can query them in the same round trip.
-func ManagedPackages() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, fam := range []*distro{&debian, &rhel} {
-		for _, p := range fam.packages() {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
+func ManagedPackages() []string { return union((*distro).packages) }
 
 // ManagedServices lists every unit any step may manage.
-func ManagedServices() []string {
+func ManagedServices() []string { return union((*distro).services) }
+
+// union merges one list per family, first occurrence first.
+func union(list func(*distro) []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, fam := range []*distro{&debian, &rhel} {
-		for _, s := range fam.services() {
-			if !seen[s] {
-				seen[s] = true
-				out = append(out, s)
+		for _, x := range list(fam) {
+			if !seen[x] {
+				seen[x] = true
+				out = append(out, x)
 			}
 		}
 	}
