@@ -168,6 +168,11 @@ func (v *Verifier) Run(ctx context.Context) []Check {
 // its health check: haproxy has not yet seen it come back.
 func catchingUp(cs []Check, healthy map[string]bool) bool {
 	for _, ck := range cs {
+		if ck.Name == "stats socket: show info" && !ck.OK {
+			return false // haproxy itself is down: waiting cannot help
+		}
+	}
+	for _, ck := range cs {
 		if ck.Name == "stats socket: server UP" && !ck.OK {
 			if i := strings.LastIndex(ck.Host, "/"); i >= 0 && healthy[ck.Host[i+1:]] {
 				return true
