@@ -1,0 +1,54 @@
+package verify
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/hadeploy/hadeploy/inventory"
+)
+
+func TestGetReadsServerCookieAndHost(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); ok && (u != "admin" || p != "s3cret") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "SERVERID", Value: "web2"})
+		w.Write([]byte(" " + r.Host + "\n"))
+	}))
+	defer srv.Close()
+	r, err := Get(context.Background(), NewHTTPClient(2*time.Second), srv.URL, "www.web1.com:80", &inventory.StatsAuth{User: "admin", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 200 || r.Server != "web2" || r.Body != "www.web1.com:80" {
+		t.Errorf("got %+v", r)
+	}
+}
+
+func TestCatchingUp(t *testing.T) {
+	healthy := map[string]bool{"web2": true}
+	infoOK := Check{Name: "stats socket: show info", OK: true}
+	down := func(h string) Check { return Check{Name: "stats socket: server UP", Host: "lb1 web/" + h} }
+	cases := []struct {
+		name string
+		cs   []Check
+		want bool
+	}{
+		{"healthy server not UP yet", []Check{infoOK, down("web2")}, true},
+		{"dead server", []Check{infoOK, down("web1")}, false},
+		{"haproxy down", []Check{{Name: "stats socket: show info"}, down("web2")}, false},
+		{"all UP", []Check{infoOK}, false},
+	}
+	for _, c := range cases {
+		if got := catchingUp(c.cs, healthy); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	if Failed([]Check{{OK: true}, {}, {}}) != 2 {
+		t.Error("Failed miscounts")
+	}
+}
