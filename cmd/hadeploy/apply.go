@@ -230,8 +230,11 @@ func newLockCmd(g *globals) *cobra.Command {
 					v = "free"
 				}
 				rows = append(rows, []string{h.Name, v})
-				s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Host: h.Name, Step: "lock", Message: v})
+				if s.ui.JSONMode() {
+					s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Host: h.Name, Step: "lock", Message: v})
+				}
 			}
+			s.ui.Print(ui.Table(rows, s.color))
 			return nil
 		},
 	}, &cobra.Command{

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,20 @@ var (
 	version = "dev"
 	commit  = "unknown"
 )
+
+func init() {
+	// Without -ldflags, take the commit from the build's VCS stamp.
+	if commit != "unknown" {
+		return
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				commit = kv.Value[:12]
+			}
+		}
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
