@@ -31,7 +31,9 @@ func fakeLab(t *testing.T) map[string]*fake.Host {
 		hosts[h.Name] = fake.NewDebian(h.Name, h.Address+"/24")
 	}
 	hosts["lb1"].Addrs = append(hosts["lb1"].Addrs, c.VIP)
-	testDial = func(ctx context.Context, h *inventory.Host) (provision.Transport, error) { return hosts[h.Name].Transport(), nil }
+	testDial = func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+		return hosts[h.Name].Transport(), nil
+	}
 	newRunID = func() string { return "20261126T120000.000Z" }
 	t.Cleanup(func() { testDial = nil })
 	return hosts
