@@ -145,3 +145,56 @@ func TestLockedClusterIsRefusedAndUntouched(t *testing.T) {
 		t.Error("someone else's lock was removed")
 	}
 }
+
+func TestInterruptedRunIsRolledBackBeforeTheNextApply(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	good := fc.hosts["lb2"].Files["/etc/haproxy/haproxy.cfg"]
+	// R2 changes a weight but "dies" on lb2 mid-run: its file is written,
+	// its run stays "running" and the lock is left behind by a dead process.
+	fc.c.HAProxy.Backends[0].Servers[0].Weight = 7
+	fc.hosts["lb2"].FailStep = "haproxy"
+	fc.runner("R2").Apply(context.Background())
+	fc.hosts["lb2"].FailStep = ""
+	// Simulate the crash: the rollback never happened.
+	fc.hosts["lb2"].Files["/etc/haproxy/haproxy.cfg"] = strings.Replace(good, "weight 1", "weight 7", 1)
+	fc.hosts["lb2"].SetStatus("running")
+	fc.c.HAProxy.Backends[0].Servers[0].Weight = 1
+	if _, err := fc.runner("R3").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var warned bool
+	for _, e := range fc.events {
+		warned = warned || (e.Type == provision.EvWarning && e.Host == "lb2" && strings.Contains(e.Message, "interrupted"))
+	}
+	if !warned {
+		t.Error("no warning about the interrupted run")
+	}
+	if got := fc.hosts["lb2"].Files["/etc/haproxy/haproxy.cfg"]; got != good {
+		t.Errorf("lb2 haproxy.cfg not back to the converged state:\n%s", got)
+	}
+}
+
+func TestLimitActsOnNamedHostsOnly(t *testing.T) {
+	fc := newCluster(t)
+	r := fc.runner("R1")
+	hosts, err := fc.c.Limit([]string{"web2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Hosts = hosts
+	if _, err := r.Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for n, h := range fc.hosts {
+		if (len(h.Files) > 0) != (n == "web2") {
+			t.Errorf("%s: files %d after --limit web2", n, len(h.Files))
+		}
+	}
+	if _, err := fc.c.Limit([]string{"nope"}); err == nil {
+		t.Error("--limit with an unknown host must fail")
+	}
+}

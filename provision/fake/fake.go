@@ -174,6 +174,13 @@ func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provi
 	return provision.Result{ExitCode: 127, Stderr: []byte("fake: unknown program")}, nil
 }
 
+// SetStatus sets the current run's status (to simulate a crash).
+func (h *Host) SetStatus(st string) {
+	h.mu.Lock()
+	h.status = st
+	h.mu.Unlock()
+}
+
 var runDir = regexp.MustCompile(`/var/backups/hadeploy/([^/\s]+)/files`)
 
 func (h *Host) startRun(s string) {
