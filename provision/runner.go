@@ -145,7 +145,7 @@ func (r *Runner) exec(ctx context.Context, c *hostConn, s *Script) (Result, erro
 		err = &bareError{err: err, msg: strings.TrimPrefix(err.Error(), c.h.Name+": ")}
 	}
 	if r.Log != nil {
-		r.Log("%s: exit %d\nstdout:\n%s\nstderr:\n%s", c.h.Name, res.ExitCode, r.red.Redact(tail(string(res.Stdout), 4000)), r.red.Redact(tail(string(res.Stderr), 4000)))
+		r.Log("%s: exit %d\nstdout:\n%s\nstderr:\n%s", c.h.Name, res.ExitCode, r.red.Redact(tail(elideFiles(string(res.Stdout)), 4000)), r.red.Redact(tail(string(res.Stderr), 4000)))
 	}
 	return res, err
 }
@@ -864,6 +864,18 @@ func (r *Runner) Exec(ctx context.Context, host string, s *Script) (Result, erro
 		}
 	}
 	return Result{}, fmt.Errorf("%s: not connected", host)
+}
+
+// elideFiles drops the base64 file contents of a snapshot from logs: they
+// may hold secrets that redaction cannot see once encoded.
+func elideFiles(out string) string {
+	lines := strings.Split(out, "\n")
+	for i := 1; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i-1], "==file ") {
+			lines[i] = "  [content elided]"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // bareError is a transport error without its host prefix.

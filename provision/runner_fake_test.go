@@ -2,7 +2,9 @@ package provision_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +198,30 @@ func TestLimitActsOnNamedHostsOnly(t *testing.T) {
 	}
 	if _, err := fc.c.Limit([]string{"nope"}); err == nil {
 		t.Error("--limit with an unknown host must fail")
+	}
+}
+
+func TestDebugLogNeverHoldsSecrets(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	var log strings.Builder
+	var mu sync.Mutex
+	r := fc.runner("R1")
+	r.Log = func(format string, args ...any) { mu.Lock(); fmt.Fprintf(&log, format+"\n", args...); mu.Unlock() }
+	if _, err := r.Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = fc.runner("R2")
+	r.Log = func(format string, args ...any) { mu.Lock(); fmt.Fprintf(&log, format+"\n", args...); mu.Unlock() }
+	if _, err := r.Plan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	secret := fc.c.VRRP.AuthPass
+	enc := base64.StdEncoding.EncodeToString([]byte(fc.hosts["lb1"].Files["/etc/keepalived/keepalived.conf"]))
+	if strings.Contains(log.String(), secret) || strings.Contains(log.String(), enc[:40]) {
+		t.Error("the debug log holds the VRRP password (plain or base64)")
+	}
+	if !strings.Contains(log.String(), "[content elided]") {
+		t.Error("expected elided contents in the log")
 	}
 }
