@@ -175,6 +175,8 @@ func TestCluster(t *testing.T) {
 			t.Error("lab down left a network namespace behind")
 		}
 	})
+	// Start clean: a lab left by a killed run (netns, mounts) is removed first.
+	want(t, run(t, "lab", "down"), 0, "lab down before up")
 	r := run(t, "lab", "up", inv)
 	want(t, r, 0, "lab up")
 	timings := map[string]time.Duration{"lab up": r.took}
