@@ -275,10 +275,8 @@ func (k *check) checkHosts() {
 		case !hostNameRE.MatchString(h.Name):
 			k.errf(hp+".name", "must be 1 to 63 lowercase letters, digits or '-', not starting or ending with '-' (pattern %s), got %s", hostNameRE, quote(h.Name))
 		default:
-			if prev, dup := names[h.Name]; dup {
+			if prev, dup := claim(names, h.Name, hp); dup {
 				k.errf(hp+".name", "host name %q is already used by %s (line %d): names must be unique", h.Name, prev, k.line(prev))
-			} else {
-				names[h.Name] = hp
 			}
 		}
 		// address
@@ -290,10 +288,8 @@ func (k *check) checkHosts() {
 		default:
 			if p := addressProblem(h.Address); p != "" {
 				k.errf(hp+".address", "%s", p)
-			} else if prev, dup := addrs[normAddress(h.Address)]; dup {
+			} else if prev, dup := claim(addrs, normAddress(h.Address), hp); dup {
 				k.errf(hp+".address", "address %s is already used by %s (line %d): each host needs its own address", h.Address, prev, k.line(prev))
-			} else {
-				addrs[normAddress(h.Address)] = hp
 			}
 		}
 		// roles
@@ -647,10 +643,8 @@ func (k *check) checkBackends() {
 		case !backendNameRE.MatchString(b.Name):
 			k.errf(bp+".name", "must be 1 to 64 letters, digits, '_', '.' or '-' (pattern %s), got %s", backendNameRE, quote(b.Name))
 		default:
-			if prev, dup := names[b.Name]; dup {
+			if prev, dup := claim(names, b.Name, bp); dup {
 				k.errf(bp+".name", "backend name %q is already used by %s (line %d): names must be unique", b.Name, prev, k.line(prev))
-			} else {
-				names[b.Name] = bp
 			}
 		}
 		if len(b.Servers) == 0 {
@@ -677,10 +671,8 @@ func (k *check) checkBackends() {
 			case !k.host(s.Host).HasRole(RoleWeb):
 				k.errf(sp+".host", "host %s does not have the web role; servers must be web hosts: %s", s.Host, k.webHostNames())
 			default:
-				if prev, dup := seen[s.Host]; dup {
+				if prev, dup := claim(seen, s.Host, sp); dup {
 					k.errf(sp+".host", "%s is already a server of this backend (%s)", s.Host, prev)
-				} else {
-					seen[s.Host] = sp
 				}
 			}
 			if k.intField(sp+".weight", &s.Weight, DefaultServerWeight, 0, 256, "0 takes the server out of rotation") && s.Weight > 0 {
@@ -746,10 +738,8 @@ func (k *check) checkRoutes() {
 			k.errf(rp+".name", "must be 1 to 64 letters, digits, '_' or '-' (pattern %s), got %s", routeNameRE, quote(r.Name))
 		}
 		if r.Name != "" && routeNameRE.MatchString(r.Name) {
-			if prev, dup := names[r.Name]; dup {
+			if prev, dup := claim(names, r.Name, rp); dup {
 				k.errf(rp+".name", "route name %q is already used by %s (line %d): names must be unique (unnamed routes are called route<N>)", r.Name, prev, k.line(prev))
-			} else {
-				names[r.Name] = rp
 			}
 		}
 		// host or path_suffix
@@ -764,10 +754,8 @@ func (k *check) checkRoutes() {
 		case hasHost:
 			if msg := routeHostProblem(r.Host); msg != "" {
 				k.errf(rp+".host", "%s", msg)
-			} else if prev, dup := hosts[r.Host]; dup {
+			} else if prev, dup := claim(hosts, r.Host, rp); dup {
 				k.errf(rp+".host", "host %s is already routed by %s: only the first route would ever match", r.Host, prev)
-			} else {
-				hosts[r.Host] = rp
 			}
 		case hasSfx:
 			if len(r.PathSuffix) == 0 {
@@ -780,10 +768,8 @@ func (k *check) checkRoutes() {
 					continue
 				}
 				key := strings.ToLower(s) // matched with path_end -i
-				if prev, dup := suffixes[key]; dup {
+				if prev, dup := claim(suffixes, key, rp); dup {
 					k.errf(sp, "suffix %s is already routed by %s: only the first route would ever match", s, prev)
-				} else {
-					suffixes[key] = rp
 				}
 			}
 		}
@@ -878,4 +864,14 @@ func cronProblem(s string) string {
 		}
 	}
 	return ""
+}
+
+// claim records that path uses key, unless an earlier path already did:
+// then it returns that one, for a "already used by" message.
+func claim(seen map[string]string, key, path string) (string, bool) {
+	if prev, dup := seen[key]; dup {
+		return prev, true
+	}
+	seen[key] = path
+	return "", false
 }
