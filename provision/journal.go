@@ -87,8 +87,7 @@ func RollbackScript(runID string, j *Journal) *Script {
 	for _, f := range j.Files {
 		if f.HadBackup {
 			b := r + "/files" + f.Path
-			s.Line(`if [ -e %s ]; then cp -a %s %s.hadeploy-restore && mv -f %s.hadeploy-restore %s || { echo "==fail restore %s"; rc=1; }; else echo "==fail backup missing %s"; rc=1; fi`,
-				b, b, f.Path, f.Path, f.Path, f.Path, b)
+			s.Line(`if [ -e %s ]; then `+restoreCmd(b, f.Path)+` || { echo "==fail restore %s"; rc=1; }; else echo "==fail backup missing %s"; rc=1; fi`, b, f.Path, b)
 		} else {
 			s.Line(`rm -f %s`, f.Path)
 		}
@@ -111,9 +110,7 @@ func RollbackScript(runID string, j *Journal) *Script {
 			conds = append(conds, "systemctl is-active -q "+Quote(sv.Name))
 		}
 	}
-	if len(conds) > 0 {
-		s.Raw(`i=0; while ! { ` + strings.Join(conds, " && ") + `; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail services not active after rollback"; rc=1; break; fi; sleep 0.25; done`)
-	}
+	s.WaitUntil(conds, `echo "==fail services not active after rollback"; rc=1; break`)
 	s.Line(`if [ $rc -eq 0 ]; then echo rolled-back > %s/status; echo "==rolledback"; else echo rollback-failed > %s/status; fi`, r, r)
 	s.Raw(`exit $rc`)
 	return s

@@ -208,13 +208,10 @@ func (r *Runner) plan(cs []*hostConn) error {
 // Plan reads every host and computes what apply would change. It changes
 // nothing on any host.
 func (r *Runner) Plan(ctx context.Context) ([]*HostPlan, error) {
-	if err := r.Connect(ctx); err != nil {
+	if err := r.Open(ctx, false); err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	if err := r.snapshot(ctx, r.conns, false); err != nil {
-		return nil, err
-	}
 	if err := r.plan(r.conns); err != nil {
 		return nil, err
 	}
@@ -580,18 +577,13 @@ func (r *Runner) VIPHolders(ctx context.Context) ([]string, error) {
 		}
 	}
 	s := &Script{}
-	s.Raw(`ip -o -4 addr show | while read -r _ _ _ a _; do echo "==addr $a"; done`)
+	s.Raw(addrsCmd)
 	err := r.parallel(ctx, lbs, func(ctx context.Context, c *hostConn) error {
 		res, err := r.exec(ctx, c, s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.h.Name, err)
 		}
-		sn := &Snapshot{}
-		for _, l := range strings.Split(string(res.Stdout), "\n") {
-			if a, ok := strings.CutPrefix(l, "==addr "); ok {
-				sn.Addrs = append(sn.Addrs, a)
-			}
-		}
+		sn := &Snapshot{Addrs: parseAddrs(res.Stdout)}
 		if sn.HoldsAddr(r.Cluster.VIPAddr()) {
 			mu.Lock()
 			holders = append(holders, c.h.Name)
@@ -778,13 +770,10 @@ func (r *Runner) Rollback(ctx context.Context, runID string) (*Summary, error) {
 
 // History lists the runs recorded on each host, newest first.
 func (r *Runner) History(ctx context.Context) (map[string][]RunInfo, error) {
-	if err := r.Connect(ctx); err != nil {
+	if err := r.Open(ctx, false); err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	if err := r.snapshot(ctx, r.conns, false); err != nil {
-		return nil, err
-	}
 	out := map[string][]RunInfo{}
 	for _, c := range r.conns {
 		runs := append([]RunInfo(nil), c.snap.Runs...)
@@ -796,13 +785,10 @@ func (r *Runner) History(ctx context.Context) (map[string][]RunInfo, error) {
 
 // LockStatus reports who holds the lock on each host ("" when free).
 func (r *Runner) LockStatus(ctx context.Context) (map[string]string, error) {
-	if err := r.Connect(ctx); err != nil {
+	if err := r.Open(ctx, false); err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	if err := r.snapshot(ctx, r.conns, false); err != nil {
-		return nil, err
-	}
 	out := map[string]string{}
 	for _, c := range r.conns {
 		out[c.h.Name] = c.snap.Lock

@@ -42,6 +42,22 @@ func (s *Script) WriteBase64(path string, data []byte) {
 	s.b.WriteString("HADEPLOY_EOF\n")
 }
 
+// WaitUntil polls conds (shell conditions, already quoted) every 0.25 s for at
+// most 10 s; if they never all hold, it runs onTimeout (which must end the
+// loop: exit, or break).
+func (s *Script) WaitUntil(conds []string, onTimeout string) {
+	if len(conds) == 0 {
+		return
+	}
+	s.Raw(`i=0; while ! { ` + strings.Join(conds, " && ") + `; }; do i=$((i+1)); if [ $i -ge 40 ]; then ` + onTimeout + `; fi; sleep 0.25; done`)
+}
+
+// restoreCmd puts a backup back over path atomically (copy beside, rename).
+func restoreCmd(backup, path string) string {
+	tmp := path + ".hadeploy-restore"
+	return "cp -a " + Quote(backup) + " " + Quote(tmp) + " && mv -f " + Quote(tmp) + " " + Quote(path)
+}
+
 // String is the complete program.
 func (s *Script) String() string {
 	return "hadeploy_main() {\n" + s.b.String() + "}\nhadeploy_main\n"

@@ -72,7 +72,7 @@ func SnapshotScript(paths, packages, services []string, lockInfo string, staleMi
 	if len(services) > 0 {
 		s.Raw(`systemctl show -p Id,ActiveState,UnitFileState ` + strings.Join(quoteAll(unitNames(services)), " ") + ` 2>/dev/null | sed 's/^/==unit /'`)
 	}
-	s.Raw(`ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done`)
+	s.Raw(addrsCmd)
 	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
 	if lockInfo != "" {
 		s.Line(`mkdir -p %s`, StateRoot)
@@ -176,6 +176,9 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 	return sn, nil
 }
 
+// addrsCmd lists every IPv4 address with its prefix, one "==addr" line each.
+const addrsCmd = `ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done`
+
 // HoldsAddr reports whether the host has addr (without prefix) on any interface.
 func (sn *Snapshot) HoldsAddr(addr string) bool {
 	for _, a := range sn.Addrs {
@@ -192,4 +195,15 @@ func unitNames(services []string) []string {
 		out[i] = s + ".service"
 	}
 	return out
+}
+
+// parseAddrs reads the "==addr" lines addrsCmd prints.
+func parseAddrs(out []byte) []string {
+	var addrs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if a, ok := strings.CutPrefix(l, "==addr "); ok {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
 }

@@ -119,10 +119,7 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 			}
 			conds = append(conds, "ss "+flag+" "+Quote("sport = :"+strconv.Itoa(l.Port))+" | grep -qF "+Quote(`"`+l.Process+`"`))
 		}
-		if len(conds) > 0 {
-			all := strings.Join(conds, " && ")
-			s.Raw(`i=0; while ! { ` + all + `; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service ` + sp.Step + `: not serving after 10s"; ` + statusOf(sp) + ` exit ` + strconv.Itoa(exitService) + `; fi; sleep 0.25; done`)
-		}
+		s.WaitUntil(conds, `echo "==fail service `+sp.Step+`: not serving after 10s"; `+statusOf(sp)+` exit `+strconv.Itoa(exitService))
 	}
 	s.Line(`echo "done "%s >> "$R/journal"`, sp.Step)
 	return s
@@ -153,7 +150,7 @@ func statusOf(sp *StepPlan) string {
 func restoreFiles(s *Script, sp *StepPlan, r string) {
 	for _, f := range sp.Files {
 		b := r + "/files" + f.Path
-		s.Line(`  if [ -e %s ]; then cp -a %s %s.hadeploy-restore && mv -f %s.hadeploy-restore %s; else rm -f %s; fi`, b, b, f.Path, f.Path, f.Path, f.Path)
+		s.Line(`  if [ -e %s ]; then `+restoreCmd(b, f.Path)+`; else rm -f %s; fi`, b, f.Path)
 	}
 }
 

@@ -235,10 +235,7 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 			s.Line(`printf '==reach %%s %%s\n' %s "$(timeout 3 bash -c 'exec 3<>/dev/tcp/$0/$1; printf "%%s" "$2" >&3; head -n1 <&3' %s %s %s 2>&1 | tr -d '\r')"`,
 				w.Name, w.Address, fmt.Sprint(c.Web.Port), req)
 		}
-		sock := "/run/haproxy/admin.sock"
-		if sn.Facts.Family == "rhel" {
-			sock = "/var/lib/haproxy/stats"
-		}
+		sock := steps.StatsSocket(sn.Facts.Family)
 		s.Line(`printf '==info %%s\n' "$(echo 'show info' | timeout 3 socat stdio %s 2>&1 | grep -E '^(Name|Version):' | tr '\n' ' ')"`, "UNIX-CONNECT:"+sock)
 		s.Line(`echo 'show stat' | timeout 3 socat stdio %s 2>&1 | while IFS=, read -r px sv _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ st _; do case "$sv" in FRONTEND|BACKEND|svname|"") ;; *) echo "==stat $px $sv $st";; esac; done`, "UNIX-CONNECT:"+sock)
 	}
