@@ -98,21 +98,7 @@ func All() []Step {
 // ManagedPaths lists every path any step may manage on either OS family, so
 // the runner can read them all in one round trip before it knows the family.
 func ManagedPaths(c *inventory.Cluster) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	for _, fam := range []*distro{&debian, &rhel} {
-		for _, p := range fam.paths() {
-			add(p)
-		}
-		add(healthFile(fam, c))
-	}
-	return out
+	return union(func(d *distro) []string { return append(d.paths(), healthFile(d, c)) })
 }
 
 // ManagedPackages lists every package name any step may install on either

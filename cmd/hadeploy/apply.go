@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -83,11 +82,6 @@ func renderPlan(s *session, plans []*provision.HostPlan) int {
 		s.ui.Print(b.String())
 		sum.Changes += n
 	}
-	var lines []string
-	for _, h := range sum.Hosts {
-		lines = append(lines, fmt.Sprintf("%s=%d", h.Host, h.Changed))
-	}
-	sort.Strings(lines)
 	s.ui.Print("\n")
 	rows := [][]string{{"host", "changes", "round trips"}}
 	for _, h := range sum.Hosts {
