@@ -1,14 +1,3 @@
-// Package lab runs a local lab of real Debian 12 hosts on one machine: one
-// systemd-nspawn container per inventory host, each with its own overlay root,
-// network namespace, SSH host key and address on a private bridge.
-//
-// It follows /work/shared/docs/lab-recipe.md. The hosts have no default route:
-// they reach each other and the machine's bridge address only. A tinyproxy on
-// the bridge address (port 3128) is their only way to the Debian mirror.
-//
-// Everything the lab creates is recorded in StateDir/state.json, and Down also
-// scans for leftovers (namespaces, links, mounts, processes) so it cleans up
-// after a crash.
 package lab
 
 import (

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 )
 
 // state is what Up created, in StateDir/state.json, so Down can undo it even
@@ -102,20 +101,4 @@ func (s *state) hostsCopy() []hostState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]hostState(nil), s.Hosts...)
-}
-
-// lockLab takes an exclusive lock so that two lab commands never interleave.
-func lockLab() (func(), error) {
-	if err := os.MkdirAll(StateDir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(lockPath(), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lab: lock %s: %w", lockPath(), err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

@@ -1,0 +1,121 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// nspawnAlive reports whether pid is the systemd-nspawn process booting root.
+func nspawnAlive(pid int, root string) bool {
+	if !pidAlive(pid) {
+		return false
+	}
+	args := procCmdline(pid)
+	return len(args) > 0 && baseName(args[0]) == "systemd-nspawn" && containsArg(args, root)
+}
+
+// findNspawn lists systemd-nspawn processes booting a root under StateDir.
+func findNspawn() []int {
+	var out []int
+	prefix := hostsDir() + "/"
+	for _, p := range allPIDs() {
+		args := procCmdline(p)
+		if len(args) == 0 || baseName(args[0]) != "systemd-nspawn" {
+			continue
+		}
+		// nspawn's own helpers (forked, not exec'd yet) share its argv.
+		if pp, err := strconv.Atoi(procStatus(p, "PPid")); err == nil {
+			if pa := procCmdline(pp); len(pa) > 0 && baseName(pa[0]) == "systemd-nspawn" {
+				continue
+			}
+		}
+		for _, a := range args[1:] {
+			if strings.HasPrefix(strings.TrimPrefix(a, "-D"), prefix) || strings.HasPrefix(strings.TrimPrefix(a, "--directory="), prefix) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// nspawnMachine is the -M name of a systemd-nspawn process ("?" if none).
+func nspawnMachine(pid int) string {
+	args := procCmdline(pid)
+	for i, a := range args {
+		if a == "-M" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--machine="); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// containerInits lists the inits (pid 1 of their pid namespace) of lab
+// containers, also those whose systemd-nspawn is gone: their root mount is
+// an overlay whose upperdir is under StateDir/hosts (under hostsDir()/name if
+// name is not empty).
+func containerInits(name string) []int {
+	want := "upperdir=" + hostsDir() + "/"
+	if name != "" {
+		want += name + "/"
+	}
+	var out []int
+	for _, p := range allPIDs() {
+		f := strings.Fields(procStatus(p, "NSpid"))
+		if len(f) < 2 || f[len(f)-1] != "1" || !pidAlive(p) {
+			continue
+		}
+		if strings.Contains(rootMountOptions(p), want) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// containerHost names the lab host whose overlay is the process's root.
+func containerHost(pid int) string {
+	_, after, ok := strings.Cut(rootMountOptions(pid), "upperdir="+hostsDir()+"/")
+	if !ok {
+		return "?"
+	}
+	name, _, _ := strings.Cut(after, "/")
+	return name
+}
+
+// rootMountOptions returns the mount source and super options of the "/"
+// mount as the process sees it.
+func rootMountOptions(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 5 && f[4] == "/" {
+			if _, after, ok := strings.Cut(l, " - "); ok {
+				return after
+			}
+		}
+	}
+	return ""
+}
+
+// initPID finds the container's init (pid 1 in its pid namespace) under the
+// systemd-nspawn process.
+func initPID(nspawnPID int) (int, error) {
+	for _, p := range allPIDs() {
+		if procStatus(p, "PPid") != strconv.Itoa(nspawnPID) {
+			continue
+		}
+		f := strings.Fields(procStatus(p, "NSpid"))
+		if len(f) >= 2 && f[len(f)-1] == "1" {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("lab: no container init under systemd-nspawn pid %d", nspawnPID)
+}
