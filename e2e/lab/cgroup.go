@@ -113,8 +113,11 @@ func systemdCgroupRoot() string {
 }
 
 // removeHostCgroups removes the cgroups of one host (name) or of all lab
-// hosts (name == "") in the v2 and the name=systemd hierarchies.
+// hosts (name == "") in the v2 and the name=systemd hierarchies. It takes
+// cgMu, for the cgroup2 mount.
 func removeHostCgroups(name string) error {
+	cgMu.Lock()
+	defer cgMu.Unlock()
 	rel := cgroupDirName
 	if name != "" {
 		rel = hostCgroupRel(name)

@@ -87,7 +87,8 @@ func nsenter(ctx context.Context, initPID int, args ...string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-func runningHost(name string) (hostState, error) {
+// labHost is the state of the lab's host name.
+func labHost(name string) (hostState, error) {
 	st, err := loadState()
 	if err != nil {
 		return hostState{}, err
@@ -95,6 +96,14 @@ func runningHost(name string) (hostState, error) {
 	h, ok := st.host(name)
 	if !ok {
 		return hostState{}, fmt.Errorf("lab: no host %s in the lab", name)
+	}
+	return h, nil
+}
+
+func runningHost(name string) (hostState, error) {
+	h, err := labHost(name)
+	if err != nil {
+		return hostState{}, err
 	}
 	if !nspawnAlive(h.PID, h.Root) {
 		return h, fmt.Errorf("lab: host %s is not running", name)
@@ -126,12 +135,11 @@ func Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
 // SetLink brings the bridge-side veth of a host down or up: down cuts the
 // host off the lab network (its own eth0 stays configured).
 func SetLink(name string, up bool) error {
-	st, err := loadState()
+	h, err := labHost(name)
 	if err != nil {
 		return err
 	}
-	h, ok := st.host(name)
-	if !ok || h.Veth == "" {
+	if h.Veth == "" {
 		return fmt.Errorf("lab: no host %s in the lab", name)
 	}
 	updown := "down"

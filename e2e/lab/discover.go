@@ -13,7 +13,7 @@ func nspawnAlive(pid int, root string) bool {
 		return false
 	}
 	args := procCmdline(pid)
-	return len(args) > 0 && baseName(args[0]) == "systemd-nspawn" && containsArg(args, root)
+	return isCommand(args, "systemd-nspawn") && containsArg(args, root)
 }
 
 // findNspawn lists systemd-nspawn processes booting a root under StateDir.
@@ -22,12 +22,12 @@ func findNspawn() []int {
 	prefix := hostsDir() + "/"
 	for _, p := range allPIDs() {
 		args := procCmdline(p)
-		if len(args) == 0 || baseName(args[0]) != "systemd-nspawn" {
+		if !isCommand(args, "systemd-nspawn") {
 			continue
 		}
 		// nspawn's own helpers (forked, not exec'd yet) share its argv.
 		if pp, err := strconv.Atoi(procStatus(p, "PPid")); err == nil {
-			if pa := procCmdline(pp); len(pa) > 0 && baseName(pa[0]) == "systemd-nspawn" {
+			if isCommand(procCmdline(pp), "systemd-nspawn") {
 				continue
 			}
 		}
@@ -43,16 +43,24 @@ func findNspawn() []int {
 
 // nspawnMachine is the -M name of a systemd-nspawn process ("?" if none).
 func nspawnMachine(pid int) string {
-	args := procCmdline(pid)
-	for i, a := range args {
-		if a == "-M" && i+1 < len(args) {
-			return args[i+1]
-		}
-		if v, ok := strings.CutPrefix(a, "--machine="); ok {
-			return v
-		}
+	if names := machineNames(procCmdline(pid)); len(names) > 0 {
+		return names[0]
 	}
 	return "?"
+}
+
+// machineNames lists the -M NAME and --machine=NAME of a systemd-nspawn
+// command line, in order.
+func machineNames(args []string) []string {
+	var out []string
+	for i, a := range args {
+		if a == "-M" && i+1 < len(args) {
+			out = append(out, args[i+1])
+		} else if v, ok := strings.CutPrefix(a, "--machine="); ok {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // containerInits lists the inits (pid 1 of their pid namespace) of lab
@@ -66,8 +74,7 @@ func containerInits(name string) []int {
 	}
 	var out []int
 	for _, p := range allPIDs() {
-		f := strings.Fields(procStatus(p, "NSpid"))
-		if len(f) < 2 || f[len(f)-1] != "1" || !pidAlive(p) {
+		if !isNamespaceInit(p) || !pidAlive(p) {
 			continue
 		}
 		if strings.Contains(rootMountOptions(p), want) {
@@ -105,6 +112,13 @@ func rootMountOptions(pid int) string {
 	return ""
 }
 
+// isNamespaceInit reports whether pid is pid 1 of a pid namespace below
+// ours (the last of its NSpid pids is 1).
+func isNamespaceInit(pid int) bool {
+	f := strings.Fields(procStatus(pid, "NSpid"))
+	return len(f) >= 2 && f[len(f)-1] == "1"
+}
+
 // initPID finds the container's init (pid 1 in its pid namespace) under the
 // systemd-nspawn process.
 func initPID(nspawnPID int) (int, error) {
@@ -112,8 +126,7 @@ func initPID(nspawnPID int) (int, error) {
 		if procStatus(p, "PPid") != strconv.Itoa(nspawnPID) {
 			continue
 		}
-		f := strings.Fields(procStatus(p, "NSpid"))
-		if len(f) >= 2 && f[len(f)-1] == "1" {
+		if isNamespaceInit(p) {
 			return p, nil
 		}
 	}

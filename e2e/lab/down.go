@@ -70,11 +70,9 @@ func powerOffContainers(st *state, log io.Writer) []error {
 		}
 	}
 	keepConsoleLogs()
-	cgMu.Lock()
 	if err := removeHostCgroups(""); err != nil {
 		errs = append(errs, err)
 	}
-	cgMu.Unlock()
 	return errs
 }
 
@@ -140,9 +138,11 @@ func keepConsoleLogs() {
 func unmountOverlays(log io.Writer) []error {
 	var errs []error
 	for _, mp := range mountsUnder(hostsDir()) {
-		var sb syscall.Stat_t
-		if filepath.Base(mp) == "root" && syscall.Stat(mp, &sb) == nil {
-			_ = os.Remove(fmt.Sprintf("%s/locks/inode-%d:%d", nspawnRunDir, sb.Dev, sb.Ino))
+		if filepath.Base(mp) != "root" {
+			continue
+		}
+		if l := nspawnLockFile(mp); l != "" {
+			_ = os.Remove(l)
 		}
 	}
 	if m := mountsUnder(StateDir); len(m) > 0 {

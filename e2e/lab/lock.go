@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -17,10 +16,7 @@ import (
 // a lab up and down (go test runs packages in parallel), so that one test's
 // Down never pulls the lab from under another's feet.
 func Acquire(ctx context.Context) (release func(), err error) {
-	if err := os.MkdirAll(StateDir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(StateDir, "reserve.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := openLockFile(reservePath())
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +40,7 @@ func Acquire(ctx context.Context) (release func(), err error) {
 
 // lockLab takes an exclusive lock so that two lab commands never interleave.
 func lockLab() (func(), error) {
-	if err := os.MkdirAll(StateDir, 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(lockPath(), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := openLockFile(lockPath())
 	if err != nil {
 		return nil, err
 	}
@@ -56,4 +49,12 @@ func lockLab() (func(), error) {
 		return nil, fmt.Errorf("lab: lock %s: %w", lockPath(), err)
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// openLockFile opens a lock file in StateDir, creating both if needed.
+func openLockFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 }

@@ -148,6 +148,11 @@ func allPIDs() []int {
 
 func baseName(p string) string { return filepath.Base(p) }
 
+// isCommand reports whether the argv args runs the command name.
+func isCommand(args []string, name string) bool {
+	return len(args) > 0 && baseName(args[0]) == name
+}
+
 func containsArg(args []string, want string) bool {
 	for _, a := range args {
 		if a == want {

@@ -61,7 +61,7 @@ func proxyAlive(pid int) bool {
 		return false
 	}
 	args := procCmdline(pid)
-	return len(args) > 0 && baseName(args[0]) == "tinyproxy" && containsArg(args, proxyConfPath())
+	return isCommand(args, "tinyproxy") && containsArg(args, proxyConfPath())
 }
 
 // findProxyPIDs returns the pids of tinyproxy processes using our config.

@@ -50,6 +50,7 @@ func KnownHostsPath() string { return filepath.Join(StateDir, "known_hosts") }
 
 func statePath() string          { return filepath.Join(StateDir, "state.json") }
 func lockPath() string           { return filepath.Join(StateDir, "lock") }
+func reservePath() string        { return filepath.Join(StateDir, "reserve.lock") }
 func hostsDir() string           { return filepath.Join(StateDir, "hosts") }
 func hostDir(name string) string { return filepath.Join(hostsDir(), name) }
 func logsDir() string            { return filepath.Join(StateDir, "logs") }
@@ -69,19 +70,21 @@ func VethName(subnet netip.Prefix, addr netip.Addr) string {
 }
 
 func hostOffset(subnet netip.Prefix, addr netip.Addr) uint32 {
-	a := addr.As4()
-	n := subnet.Masked().Addr().As4()
-	u := func(b [4]byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
-	return u(a) - u(n)
+	return ip4Uint(addr) - ip4Uint(subnet.Masked().Addr())
+}
+
+// ip4Uint is an IPv4 address as a number.
+func ip4Uint(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // BridgeAddr is the bridge's address: the first usable address of subnet.
 func BridgeAddr(subnet netip.Prefix) netip.Addr { return subnet.Masked().Addr().Next() }
 
 func broadcastAddr(subnet netip.Prefix) netip.Addr {
-	n := subnet.Masked().Addr().As4()
 	host := uint32(1)<<(32-subnet.Bits()) - 1
-	v := (uint32(n[0])<<24 | uint32(n[1])<<16 | uint32(n[2])<<8 | uint32(n[3])) | host
+	v := ip4Uint(subnet.Masked().Addr()) | host
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 

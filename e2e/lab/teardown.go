@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,16 +121,24 @@ func teardownHost(ctx context.Context, h hostState) error {
 			errs = append(errs, err)
 		}
 	}
-	cgMu.Lock()
 	if err := removeHostCgroups(h.Name); err != nil {
 		errs = append(errs, err)
 	}
-	cgMu.Unlock()
 	removeNspawnLeftovers([]hostState{h})
 	return errors.Join(errs...)
 }
 
 const nspawnRunDir = "/run/systemd/nspawn"
+
+// nspawnLockFile is the lock file systemd-nspawn keeps for the mounted root
+// (named after its inode), "" if root cannot be stat'ed.
+func nspawnLockFile(root string) string {
+	var sb syscall.Stat_t
+	if err := syscall.Stat(root, &sb); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/locks/inode-%d:%d", nspawnRunDir, sb.Dev, sb.Ino)
+}
 
 // removeNspawnLeftovers removes what systemd-nspawn leaves in /run for
 // stopped lab hosts: the root's lock file and the host's propagation folder
@@ -139,15 +148,11 @@ func removeNspawnLeftovers(hosts []hostState) {
 	running := map[string]bool{}
 	for _, p := range allPIDs() {
 		args := procCmdline(p)
-		if len(args) == 0 || baseName(args[0]) != "systemd-nspawn" {
+		if !isCommand(args, "systemd-nspawn") {
 			continue
 		}
-		for i, a := range args {
-			if a == "-M" && i+1 < len(args) {
-				running[args[i+1]] = true
-			} else if v, ok := strings.CutPrefix(a, "--machine="); ok {
-				running[v] = true
-			}
+		for _, m := range machineNames(args) {
+			running[m] = true
 		}
 	}
 	for _, h := range hosts {

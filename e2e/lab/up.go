@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -199,9 +198,8 @@ func createHost(ctx context.Context, st *state, hs hostState, subnet netip.Prefi
 		return err
 	}
 	hs.Mounted = true
-	var sb syscall.Stat_t
-	if err := syscall.Stat(hs.Root, &sb); err == nil {
-		hs.NspawnLock = fmt.Sprintf("%s/locks/inode-%d:%d", nspawnRunDir, sb.Dev, sb.Ino)
+	if l := nspawnLockFile(hs.Root); l != "" {
+		hs.NspawnLock = l
 	}
 	if err := st.setHost(hs); err != nil {
 		return err
