@@ -29,9 +29,9 @@ import (
 	"time"
 
 	"github.com/hadeploy/hadeploy/e2e/lab"
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
-	"github.com/hadeploy/hadeploy/provision/facts"
 	"github.com/hadeploy/hadeploy/steps"
 )
 

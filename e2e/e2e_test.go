@@ -148,6 +148,20 @@ func failedChecks(r result) []string {
 	return out
 }
 
+// dumpCluster logs what each load balancer's haproxy and each web host's
+// sockets look like, so a failed availability check shows its cause.
+func dumpCluster(t *testing.T) {
+	t.Helper()
+	for _, h := range []string{"lb1", "lb2"} {
+		out, _ := lab.Exec(context.Background(), h, "sh", "-c", `echo "show stat" | socat stdio /run/haproxy/admin.sock | cut -d, -f1,2,5,8,14,16,18,22,24,37,38,39 | grep -v -e ^stats -e FRONTEND; tail -n 25 /var/log/haproxy.log; ip -br addr show eth0`)
+		t.Logf("%s:\n%s", h, out)
+	}
+	for _, h := range []string{"web1", "web2"} {
+		out, _ := lab.Exec(context.Background(), h, "sh", "-c", `ss -Hltnp; systemctl is-active apache2; tail -n 5 /var/log/apache2/error.log`)
+		t.Logf("%s:\n%s", h, out)
+	}
+}
+
 // TestCluster is the whole story on real hosts, in order.
 func TestCluster(t *testing.T) {
 	if os.Getenv("HADEPLOY_E2E") != "1" {
@@ -333,8 +347,13 @@ func TestCluster(t *testing.T) {
 		if got := inHost(t, "web1", "cat", "/etc/apache2/ports.conf"); got != before {
 			t.Error("web1 ports.conf not restored")
 		}
+		applied := r
 		r = run(t, "verify", inv, "--output", "json")
 		if r.code != 0 {
+			for _, e := range applied.events {
+				t.Logf("apply event: %s %s %s %s %s", e.Time.Format("15:04:05.000"), e.Host, e.Step, e.Status, e.Message)
+			}
+			dumpCluster(t)
 			t.Fatalf("cluster not serving after rollback: %v", failedChecks(r))
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+
+	"github.com/hadeploy/hadeploy/shell"
 )
 
 // Journal is what one run changed on one host, in order.
@@ -65,8 +67,8 @@ func ParseJournal(status string, data []byte) *Journal {
 }
 
 // ReadJournalScript prints a run's status and journal.
-func ReadJournalScript(runID string) *Script {
-	s := &Script{}
+func ReadJournalScript(runID string) *shell.Script {
+	s := &shell.Script{}
 	r := RunDir(runID)
 	s.Line(`if [ ! -d %s ]; then echo "==norun"; exit 0; fi`, r)
 	s.Line(`printf '==status %%s\n' "$(cat %s/status 2>/dev/null)"`, r)
@@ -80,8 +82,8 @@ func ReadJournalScript(runID string) *Script {
 // units that were stopped are stopped, units that were disabled are disabled.
 // Packages it installed are kept (removing them is rarely what an operator
 // wants and is logged in the journal). Running it twice is harmless.
-func RollbackScript(runID string, j *Journal) *Script {
-	s := &Script{}
+func RollbackScript(runID string, j *Journal) *shell.Script {
+	s := &shell.Script{}
 	r := RunDir(runID)
 	s.Raw(`rc=0`)
 	for _, f := range j.Files {
@@ -107,7 +109,7 @@ func RollbackScript(runID string, j *Journal) *Script {
 	var conds []string
 	for _, sv := range j.Services {
 		if sv.Active == "active" {
-			conds = append(conds, "systemctl is-active -q "+Quote(sv.Name))
+			conds = append(conds, "systemctl is-active -q "+shell.Quote(sv.Name))
 		}
 	}
 	s.WaitUntil(conds, `echo "==fail services not active after rollback"; rc=1; break`)
@@ -118,8 +120,8 @@ func RollbackScript(runID string, j *Journal) *Script {
 
 // ReleaseScript marks the run done, keeps the newest `keep` runs' backups and
 // releases the lock.
-func ReleaseScript(runID, status string, keep int, touched bool) *Script {
-	s := &Script{}
+func ReleaseScript(runID, status string, keep int, touched bool) *shell.Script {
+	s := &shell.Script{}
 	r := RunDir(runID)
 	if touched {
 		s.Line(`[ -d %s ] && echo %s > %s/status`, r, status, r)
@@ -130,4 +132,10 @@ func ReleaseScript(runID, status string, keep int, touched bool) *Script {
 	}
 	s.Line(`rm -rf %s`, LockDir)
 	return s
+}
+
+// restoreCmd puts a backup back over path atomically (copy beside, rename).
+func restoreCmd(backup, path string) string {
+	tmp := path + ".hadeploy-restore"
+	return "cp -a " + shell.Quote(backup) + " " + shell.Quote(tmp) + " && mv -f " + shell.Quote(tmp) + " " + shell.Quote(path)
 }

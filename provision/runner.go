@@ -14,6 +14,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
+	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 )
 
@@ -135,7 +136,7 @@ func (r *Runner) Close() {
 }
 
 // exec runs a script on a host through sh, logging it without file contents.
-func (r *Runner) exec(ctx context.Context, c *hostConn, s *Script) (Result, error) {
+func (r *Runner) exec(ctx context.Context, c *hostConn, s *shell.Script) (Result, error) {
 	if r.Log != nil {
 		r.Log("%s: run:\n%s", c.h.Name, r.red.Redact(s.Loggable()))
 	}
@@ -293,7 +294,7 @@ func (r *Runner) takeOverDeadLocks(ctx context.Context, held map[string]string) 
 			continue
 		}
 		r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "taking over the lock of a hadeploy process that no longer runs: " + info})
-		s := &Script{}
+		s := &shell.Script{}
 		s.Line(`if [ "$(cat %s/info 2>/dev/null)" = %s ]; then rm -rf %s; fi`, LockDir, info, LockDir)
 		if _, err := r.exec(ctx, c, s); err != nil {
 			left[c.h.Name] = info
@@ -473,7 +474,7 @@ func (r *Runner) waitInRotation(ctx context.Context, h *inventory.Host) error {
 	bound := time.Duration(r.Cluster.HAProxy.CheckInter*(r.Cluster.HAProxy.Rise+1))*time.Millisecond + 3*time.Second
 	t0 := time.Now()
 	err := r.parallel(ctx, lbs, func(ctx context.Context, c *hostConn) error {
-		s := &Script{}
+		s := &shell.Script{}
 		s.Line(`i=0; while [ $i -lt %s ]; do st=$(echo 'show stat' | socat stdio %s 2>/dev/null | awk -F, -v sv=%s '$2==sv {print $18}' | sort -u | tr '
 ' ' '); [ "$st" = "UP " ] && exit 0; i=$((i+1)); sleep 0.25; done; echo "$st"; exit 1`,
 			strconv.Itoa(int(bound/(250*time.Millisecond))), "UNIX-CONNECT:"+steps.StatsSocket(c.snap.Facts.Family), h.Name)
@@ -576,7 +577,7 @@ func (r *Runner) VIPHolders(ctx context.Context) ([]string, error) {
 			lbs = append(lbs, c)
 		}
 	}
-	s := &Script{}
+	s := &shell.Script{}
 	s.Raw(addrsCmd)
 	err := r.parallel(ctx, lbs, func(ctx context.Context, c *hostConn) error {
 		res, err := r.exec(ctx, c, s)
@@ -802,7 +803,7 @@ func (r *Runner) LockRelease(ctx context.Context) error {
 		return err
 	}
 	defer r.Close()
-	s := &Script{}
+	s := &shell.Script{}
 	s.Line(`rm -rf %s`, LockDir)
 	return r.parallel(ctx, r.conns, func(ctx context.Context, c *hostConn) error {
 		_, err := r.exec(ctx, c, s)
@@ -843,7 +844,7 @@ func (r *Runner) Snapshot(host string) *Snapshot {
 
 // Exec runs a script on the named host over the runner's connections (for
 // verify and failover-test).
-func (r *Runner) Exec(ctx context.Context, host string, s *Script) (Result, error) {
+func (r *Runner) Exec(ctx context.Context, host string, s *shell.Script) (Result, error) {
 	for _, c := range r.conns {
 		if c.h.Name == host {
 			return r.exec(ctx, c, s)

@@ -240,15 +240,3 @@ func TestJournalAndRollbackScript(t *testing.T) {
 	golden(t, "rollback.sh", RollbackScript("R1", j).String())
 	golden(t, "release.sh", ReleaseScript("R1", "ok", 5, true).String())
 }
-
-func TestScriptIsAllOrNothing(t *testing.T) {
-	s := &Script{}
-	s.Line("echo %s", "a'b; rm -rf /")
-	got := s.String()
-	if !strings.HasPrefix(got, "hadeploy_main() {\n") || !strings.HasSuffix(got, "}\nhadeploy_main\n") {
-		t.Errorf("script not wrapped: %q", got)
-	}
-	if !strings.Contains(got, `echo 'a'"'"'b; rm -rf /'`) {
-		t.Errorf("value not quoted: %q", got)
-	}
-}

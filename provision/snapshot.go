@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hadeploy/hadeploy/provision/facts"
+	"github.com/hadeploy/hadeploy/facts"
+	"github.com/hadeploy/hadeploy/shell"
 )
 
 // Where hadeploy keeps its state on each host: outside every include
@@ -59,8 +60,8 @@ type Snapshot struct {
 // SnapshotScript reads paths, packages and services; with lockInfo set it also
 // takes the cluster lock atomically (mkdir), expiring a lock older than
 // staleMinutes.
-func SnapshotScript(paths, packages, services []string, lockInfo string, staleMinutes int) *Script {
-	s := &Script{}
+func SnapshotScript(paths, packages, services []string, lockInfo string, staleMinutes int) *shell.Script {
+	s := &shell.Script{}
 	s.Raw(`echo "==os"; cat /etc/os-release 2>/dev/null; echo "==endos"`)
 	s.Raw(`printf '==hostname %s\n' "$(cat /etc/hostname 2>/dev/null)"`)
 	for _, p := range paths {

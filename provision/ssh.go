@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hadeploy/hadeploy/shell"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -447,15 +448,15 @@ const becomeWrapper = `while IFS= read -r hadeploy_line; do [ "$hadeploy_line" =
 // cancelled command can be killed: OpenSSH refuses "signal" requests for root
 // sessions, and closing the channel does not stop the command.
 func (t *SSHTransport) remoteCommand(cmd, pidToken string) (remote string, prefix io.Reader) {
-	report := Join("printf", "%s%s\\n", pidToken) + ` "$$" >&2` + "\n"
+	report := shell.Join("printf", "%s%s\\n", pidToken) + ` "$$" >&2` + "\n"
 	if !t.sudo {
 		return report + cmd, nil
 	}
 	if t.cfg.BecomePassword == "" {
-		return report + "exec " + Join(t.sudoPath, "-n", "sh", "-c", cmd), nil
+		return report + "exec " + shell.Join(t.sudoPath, "-n", "sh", "-c", cmd), nil
 	}
 	marker := "hadeploy-become-" + randomHex(12)
-	return report + "exec " + Join(t.sudoPath, "-S", "-p", "", "sh", "-c", becomeWrapper, "sh", marker, cmd),
+	return report + "exec " + shell.Join(t.sudoPath, "-S", "-p", "", "sh", "-c", becomeWrapper, "sh", marker, cmd),
 		strings.NewReader(t.cfg.BecomePassword + "\n" + marker + "\n")
 }
 
@@ -596,7 +597,7 @@ func (t *SSHTransport) killRemote(pgid int64) {
 	defer cancel()
 	p := strconv.FormatInt(pgid, 10)
 	// No "--": dash's kill rejects it; "-9 -PGID" works in every shell.
-	cmd := Join("kill", "-9", "-"+p) + " 2>/dev/null || " + Join("kill", "-9", p) + " 2>/dev/null; true"
+	cmd := shell.Join("kill", "-9", "-"+p) + " 2>/dev/null || " + shell.Join("kill", "-9", p) + " 2>/dev/null; true"
 	if t.cfg.Log != nil {
 		t.cfg.Log("%s: run: %s", t.name, cmd)
 	}
@@ -726,7 +727,7 @@ func (t *SSHTransport) ReadFile(ctx context.Context, p string) ([]byte, error) {
 const enoentMarker = "hadeploy: no such file"
 
 func (t *SSHTransport) readFileSudo(ctx context.Context, p string) ([]byte, error) {
-	script := "if [ -e " + Quote(p) + " ]; then exec cat -- " + Quote(p) + "; fi; echo " + Quote(enoentMarker) + " >&2; exit 66"
+	script := "if [ -e " + shell.Quote(p) + " ]; then exec cat -- " + shell.Quote(p) + "; fi; echo " + shell.Quote(enoentMarker) + " >&2; exit 66"
 	res, err := t.exec(ctx, script, nil)
 	if err != nil {
 		return nil, err
@@ -791,7 +792,7 @@ func (t *SSHTransport) writeFileRoot(ctx context.Context, p string, data []byte,
 		// Owner and mode before any data, so the content is never exposed
 		// under the temp file's default mode.
 		if owner != "" {
-			cmd := Join("chown", "--", owner, tmp) + " && " + Join("chmod", fmt.Sprintf("%04o", chmodBits(mode)), "--", tmp)
+			cmd := shell.Join("chown", "--", owner, tmp) + " && " + shell.Join("chmod", fmt.Sprintf("%04o", chmodBits(mode)), "--", tmp)
 			if err := t.runChecked(ctx, "chown "+owner, cmd); err != nil {
 				return fmt.Errorf("write %s: %w", p, err)
 			}
@@ -823,7 +824,7 @@ func (t *SSHTransport) writeFileRoot(ctx context.Context, p string, data []byte,
 			return fmt.Errorf("write %s: close: %w", p, err)
 		}
 		if !synced {
-			if err := t.runChecked(ctx, "sync", Join("sync", "--", tmp)+" 2>/dev/null || sync"); err != nil {
+			if err := t.runChecked(ctx, "sync", shell.Join("sync", "--", tmp)+" 2>/dev/null || sync"); err != nil {
 				return fmt.Errorf("write %s: %w", p, err)
 			}
 		}
@@ -835,7 +836,7 @@ func (t *SSHTransport) writeFileRoot(ctx context.Context, p string, data []byte,
 			}
 			return nil
 		}
-		if err := t.runChecked(ctx, "rename", Join("mv", "-f", "--", tmp, p)); err != nil {
+		if err := t.runChecked(ctx, "rename", shell.Join("mv", "-f", "--", tmp, p)); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 		return nil
@@ -887,14 +888,14 @@ func (t *SSHTransport) writeFileSudo(ctx context.Context, p string, data []byte,
 	tmp := tempName(p)
 	var b strings.Builder
 	b.WriteString("set -e; umask 077; ")
-	b.WriteString("trap " + Quote("rm -f -- "+Join(upload, tmp)) + " EXIT; ")
-	b.WriteString("set -C; cat -- " + Quote(upload) + " > " + Quote(tmp) + "; set +C; ")
+	b.WriteString("trap " + shell.Quote("rm -f -- "+shell.Join(upload, tmp)) + " EXIT; ")
+	b.WriteString("set -C; cat -- " + shell.Quote(upload) + " > " + shell.Quote(tmp) + "; set +C; ")
 	if owner != "" {
-		b.WriteString(Join("chown", "--", owner, tmp) + "; ")
+		b.WriteString(shell.Join("chown", "--", owner, tmp) + "; ")
 	}
-	b.WriteString(Join("chmod", fmt.Sprintf("%04o", chmodBits(mode)), "--", tmp) + "; ")
-	b.WriteString(Join("sync", "--", tmp) + " 2>/dev/null || sync; ")
-	b.WriteString(Join("mv", "-f", "--", tmp, p))
+	b.WriteString(shell.Join("chmod", fmt.Sprintf("%04o", chmodBits(mode)), "--", tmp) + "; ")
+	b.WriteString(shell.Join("sync", "--", tmp) + " 2>/dev/null || sync; ")
+	b.WriteString(shell.Join("mv", "-f", "--", tmp, p))
 	if err := t.runChecked(ctx, "write "+p, b.String()); err != nil {
 		// The script's trap removes the upload; if sudo itself failed it
 		// never ran, so remove it as the login user.

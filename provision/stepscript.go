@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/hadeploy/hadeploy/shell"
 )
 
 // RunDir is where one run keeps its backups, manifest and journal on a host.
@@ -18,14 +20,14 @@ const (
 )
 
 // InitRunScript creates the run's folder on first change.
-func initRun(s *Script, runID, meta string) {
+func initRun(s *shell.Script, runID, meta string) {
 	r := RunDir(runID)
 	s.Line(`if [ ! -d %s ]; then mkdir -p %s && chmod 700 %s && printf '%%s\n' %s > %s/meta && echo running > %s/status; fi`, r, r+"/files", r, meta, r, r)
 }
 
 // PackagesScript installs missing packages and journals them.
-func PackagesScript(runID, meta, pkgMgr string, pkgs []string) *Script {
-	s := &Script{}
+func PackagesScript(runID, meta, pkgMgr string, pkgs []string) *shell.Script {
+	s := &shell.Script{}
 	initRun(s, runID, meta)
 	r := RunDir(runID)
 	for _, p := range pkgs {
@@ -37,7 +39,7 @@ func PackagesScript(runID, meta, pkgMgr string, pkgs []string) *Script {
 		s.Raw(`export DEBIAN_FRONTEND=noninteractive`)
 		s.Raw(`out=$( { apt-get -q update && apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install ` + args + `; } 2>&1 ) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
 	default:
-		s.Raw(`out=$(` + Quote(pkgMgr) + ` -y install ` + args + ` 2>&1) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
+		s.Raw(`out=$(` + shell.Quote(pkgMgr) + ` -y install ` + args + ` 2>&1) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
 	}
 	return s
 }
@@ -45,7 +47,7 @@ func PackagesScript(runID, meta, pkgMgr string, pkgs []string) *Script {
 func quoteAll(xs []string) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
-		out[i] = Quote(x)
+		out[i] = shell.Quote(x)
 	}
 	return out
 }
@@ -54,8 +56,8 @@ func quoteAll(xs []string) []string {
 // validate every file, swap them in atomically, check the whole set, then
 // enable/start/reload the services and wait until they really serve. Any
 // failure restores this step's files and exits with a stage code.
-func StepScript(runID, meta string, sp *StepPlan) *Script {
-	s := &Script{}
+func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
+	s := &shell.Script{}
 	r := RunDir(runID)
 	initRun(s, runID, meta)
 	s.Line(`R=%s`, r)
@@ -77,7 +79,7 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 		}
 		s.Line(`chmod %s %s && chown %s %s`, strconv.FormatUint(uint64(f.Mode), 8), tmp, f.Owner, tmp)
 		if f.Validate != "" {
-			cmd := fmt.Sprintf(f.Validate, Quote(tmp))
+			cmd := fmt.Sprintf(f.Validate, shell.Quote(tmp))
 			s.Raw(`if ! out=$(` + cmd + ` 2>&1); then rm -f ` + tmpList(sp) + `; echo "==fail validate ` + f.Path + `"; printf '%s\n' "$out"; exit ` + strconv.Itoa(exitValidate) + `; fi`)
 		}
 		if sp.Check == "" {
@@ -110,14 +112,14 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 	if sp.Changed() {
 		var conds []string
 		for _, a := range sp.Services {
-			conds = append(conds, "systemctl is-active -q "+Quote(a.Name))
+			conds = append(conds, "systemctl is-active -q "+shell.Quote(a.Name))
 		}
 		if l := sp.Listen; l != nil {
 			flag := "-Hltnp"
 			if l.Proto == "udp" {
 				flag = "-Hlunp"
 			}
-			conds = append(conds, "ss "+flag+" "+Quote("sport = :"+strconv.Itoa(l.Port))+" | grep -qF "+Quote(`"`+l.Process+`"`))
+			conds = append(conds, "ss "+flag+" "+shell.Quote("sport = :"+strconv.Itoa(l.Port))+" | grep -qF "+shell.Quote(`"`+l.Process+`"`))
 		}
 		s.WaitUntil(conds, `echo "==fail service `+sp.Step+`: not serving after 10s"; `+statusOf(sp)+` exit `+strconv.Itoa(exitService))
 	}
@@ -127,7 +129,7 @@ func StepScript(runID, meta string, sp *StepPlan) *Script {
 
 // swapIn backs the current file up (once per run, with its manifest line
 // and journal entry) and renames the staged file over it.
-func swapIn(s *Script, r string, i int, f FileChange) {
+func swapIn(s *shell.Script, r string, i int, f FileChange) {
 	b := r + "/files" + f.Path
 	s.Line(`if [ ! -e %s ] && ! grep -qxF %s "$R/journal"; then`, b, "file "+f.Path+" absent")
 	s.Line(`  if [ -e %s ]; then mkdir -p %s && cp -a %s %s && printf '%%s %%s %%s\n' "$(sha256sum < %s | cut -d' ' -f1)" "$(stat -c '%%a %%U:%%G' %s)" %s >> "$R/manifest" && echo "file "%s" backup" >> "$R/journal"; else echo "file "%s" absent" >> "$R/journal"; fi`,
@@ -139,15 +141,15 @@ func swapIn(s *Script, r string, i int, f FileChange) {
 func statusOf(sp *StepPlan) string {
 	var b strings.Builder
 	for _, a := range sp.Services {
-		b.WriteString("systemctl status --no-pager -n 10 " + Quote(a.Name) + " 2>&1 | tail -n 12; ")
+		b.WriteString("systemctl status --no-pager -n 10 " + shell.Quote(a.Name) + " 2>&1 | tail -n 12; ")
 	}
 	if l := sp.Listen; l != nil {
-		b.WriteString("echo 'listening on port " + strconv.Itoa(l.Port) + ":'; ss -Hlnp " + Quote("sport = :"+strconv.Itoa(l.Port)) + "; ")
+		b.WriteString("echo 'listening on port " + strconv.Itoa(l.Port) + ":'; ss -Hlnp " + shell.Quote("sport = :"+strconv.Itoa(l.Port)) + "; ")
 	}
 	return b.String()
 }
 
-func restoreFiles(s *Script, sp *StepPlan, r string) {
+func restoreFiles(s *shell.Script, sp *StepPlan, r string) {
 	for _, f := range sp.Files {
 		b := r + "/files" + f.Path
 		s.Line(`  if [ -e %s ]; then `+restoreCmd(b, f.Path)+`; else rm -f %s; fi`, b, f.Path)
@@ -161,7 +163,7 @@ func tmpPath(p string, i int) string {
 func tmpList(sp *StepPlan) string {
 	var q []string
 	for i, f := range sp.Files {
-		q = append(q, Quote(tmpPath(f.Path, i)))
+		q = append(q, shell.Quote(tmpPath(f.Path, i)))
 	}
 	return strings.Join(q, " ")
 }

@@ -3,7 +3,7 @@ package steps
 import (
 	"fmt"
 
-	"github.com/hadeploy/hadeploy/provision/facts"
+	"github.com/hadeploy/hadeploy/facts"
 )
 
 // distro is the one table of per-family differences: paths, package and

@@ -11,8 +11,8 @@ import (
 	"os"
 	"text/template"
 
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision/facts"
 )
 
 //go:embed templates/*.tmpl

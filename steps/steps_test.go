@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision/facts"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

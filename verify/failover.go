@@ -11,6 +11,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 )
 
@@ -100,7 +101,7 @@ func (f *Failover) logf(format string, args ...any) {
 }
 
 func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error {
-	s := &provision.Script{}
+	s := &shell.Script{}
 	s.Line(`systemctl %s %s`, verb, unit)
 	res, err := f.Runner.Exec(ctx, host, s)
 	if err == nil && res.ExitCode != 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 )
 
@@ -224,7 +225,7 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 			cronFile = d.Files[0].Path
 		}
 	}
-	s := &provision.Script{}
+	s := &shell.Script{}
 	for _, u := range svcs {
 		s.Line(`printf '==svc %%s %%s %%s\n' %s "$(systemctl is-active %s 2>/dev/null)" "$(systemctl is-enabled %s 2>/dev/null)"`, u, u, u)
 	}
@@ -357,7 +358,7 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		_, err := Get(ctx, v.HTTP, base+c.HealthPath()+"?hadeploy-verify="+tag, "", nil)
 		found := false
 		if err == nil {
-			s := &provision.Script{}
+			s := &shell.Script{}
 			s.Line(`i=0; while [ $i -lt 20 ]; do grep -qF %s /var/log/haproxy.log 2>/dev/null && { echo found; exit 0; }; i=$((i+1)); sleep 0.25; done; echo missing`, tag)
 			res, e := v.Runner.Exec(ctx, holders[0], s)
 			found, err = e == nil && strings.Contains(string(res.Stdout), "found"), e

@@ -1,4 +1,4 @@
-package provision
+package shell
 
 import "strings"
 

@@ -1,4 +1,6 @@
-package provision
+// Package shell builds the remote programs hadeploy runs: one program per
+// stage on a host, every outside value quoted by Quote.
+package shell
 
 import (
 	"encoding/base64"
@@ -50,12 +52,6 @@ func (s *Script) WaitUntil(conds []string, onTimeout string) {
 		return
 	}
 	s.Raw(`i=0; while ! { ` + strings.Join(conds, " && ") + `; }; do i=$((i+1)); if [ $i -ge 40 ]; then ` + onTimeout + `; fi; sleep 0.25; done`)
-}
-
-// restoreCmd puts a backup back over path atomically (copy beside, rename).
-func restoreCmd(backup, path string) string {
-	tmp := path + ".hadeploy-restore"
-	return "cp -a " + Quote(backup) + " " + Quote(tmp) + " && mv -f " + Quote(tmp) + " " + Quote(path)
 }
 
 // String is the complete program.
