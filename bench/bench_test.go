@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision"
 )
 
 func TestScaleInventoryIsValid(t *testing.T) {
@@ -69,7 +69,7 @@ not json
 	if !s.Found || s.RTMax != 5 || s.RTMean != 4 || s.PkgMS != 7000 || s.Changes != 5 || s.Hosts != 2 {
 		t.Errorf("stats = %+v", s)
 	}
-	if s := statsOf([]provision.Event{{Type: "info"}}); s.Found {
+	if s := statsOf([]events.Event{{Type: "info"}}); s.Found {
 		t.Error("summary found in none")
 	}
 }

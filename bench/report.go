@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/events"
 )
 
 // Row is one measured operation.
@@ -43,12 +43,12 @@ func median(v []int64) int64 {
 }
 
 // parseEvents reads hadeploy's --output json lines.
-func parseEvents(stdout string) []provision.Event {
-	var out []provision.Event
+func parseEvents(stdout string) []events.Event {
+	var out []events.Event
 	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		var e provision.Event
+		var e events.Event
 		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type != "" {
 			out = append(out, e)
 		}
@@ -66,16 +66,16 @@ type runStats struct {
 	Found   bool // a summary was found
 }
 
-func statsOf(events []provision.Event) runStats {
+func statsOf(evs []events.Event) runStats {
 	var s runStats
-	for _, e := range events {
-		if e.Type == provision.EvStep && e.Step == "packages" && e.DurationMS > s.PkgMS {
+	for _, e := range evs {
+		if e.Type == events.EvStep && e.Step == "packages" && e.DurationMS > s.PkgMS {
 			s.PkgMS = e.DurationMS
 		}
 	}
-	for i := len(events) - 1; i >= 0; i-- {
-		sum := events[i].Summary
-		if events[i].Type != provision.EvSummary || sum == nil {
+	for i := len(evs) - 1; i >= 0; i-- {
+		sum := evs[i].Summary
+		if evs[i].Type != events.EvSummary || sum == nil {
 			continue
 		}
 		s.Found = true

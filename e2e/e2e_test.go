@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/hadeploy/hadeploy/e2e/lab"
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision"
 )
 
 const inv = "lab-cluster.yaml"
@@ -52,13 +52,13 @@ type result struct {
 	code   int
 	stdout string
 	stderr string
-	events []provision.Event
+	events []events.Event
 	took   time.Duration
 }
 
-func (r result) summary() *provision.Summary {
+func (r result) summary() *events.Summary {
 	for i := len(r.events) - 1; i >= 0; i-- {
-		if r.events[i].Type == provision.EvSummary && r.events[i].Summary != nil {
+		if r.events[i].Type == events.EvSummary && r.events[i].Summary != nil {
 			return r.events[i].Summary
 		}
 	}
@@ -87,7 +87,7 @@ func run(t *testing.T, args ...string) result {
 	sc := bufio.NewScanner(strings.NewReader(r.stdout))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		var e provision.Event
+		var e events.Event
 		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type != "" {
 			r.events = append(r.events, e)
 		}
@@ -141,7 +141,7 @@ func variant(t *testing.T, name string, edit func(string) string) string {
 func failedChecks(r result) []string {
 	var out []string
 	for _, e := range r.events {
-		if e.Type == provision.EvStep && e.Status == provision.StatusFailed {
+		if e.Type == events.EvStep && e.Status == events.StatusFailed {
 			out = append(out, fmt.Sprintf("%s: %s %v", e.Host, e.Message, e.Data))
 		}
 	}
@@ -263,7 +263,7 @@ func TestCluster(t *testing.T) {
 		runID := r.events[0].Run
 		var changedSteps []string
 		for _, e := range r.events {
-			if e.Type == provision.EvStep && e.Status == provision.StatusChanged {
+			if e.Type == events.EvStep && e.Status == events.StatusChanged {
 				changedSteps = append(changedSteps, e.Host+"/"+e.Step+": "+e.Message)
 			}
 		}
@@ -293,7 +293,7 @@ func TestCluster(t *testing.T) {
 	t.Run("failover-test", func(t *testing.T) {
 		r := run(t, "failover-test", inv, "--output", "json")
 		for _, e := range r.events {
-			if e.Step == "failover" && e.Type == provision.EvStep {
+			if e.Step == "failover" && e.Type == events.EvStep {
 				t.Logf("failover %s: %v", e.Message, e.Data)
 			}
 		}
@@ -337,7 +337,7 @@ func TestCluster(t *testing.T) {
 		want(t, r, 4, "apply with an occupied port")
 		var rolled []string
 		for _, e := range r.events {
-			if e.Step == "rollback" && e.Status == provision.StatusChanged {
+			if e.Step == "rollback" && e.Status == events.StatusChanged {
 				rolled = append(rolled, e.Host)
 			}
 		}
@@ -388,9 +388,9 @@ func TestCluster(t *testing.T) {
 		sc := bufio.NewScanner(out)
 		cut := false
 		for sc.Scan() {
-			var e provision.Event
+			var e events.Event
 			json.Unmarshal(sc.Bytes(), &e)
-			if !cut && e.Type == provision.EvChange && e.Host == "lb2" {
+			if !cut && e.Type == events.EvChange && e.Host == "lb2" {
 				if err := lab.SetLink("lb1", false); err != nil {
 					t.Fatal(err)
 				}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/shell"
@@ -26,7 +27,7 @@ type Runner struct {
 	Cluster *inventory.Cluster
 	Hosts   []*inventory.Host // the hosts to act on (--limit)
 	Dial    DialFunc
-	Sink    Sink
+	Sink    events.Sink
 	RunID   string
 	// Meta identifies the operator in locks and history: who, from where, what.
 	Meta             string
@@ -45,7 +46,7 @@ type hostConn struct {
 	plan    *HostPlan
 	touched bool
 	locked  bool
-	sum     HostSummary
+	sum     events.HostSummary
 }
 
 // LockedError reports hosts whose lock another run holds.
@@ -82,7 +83,7 @@ func (e *ApplyError) Error() string {
 
 func (e *ApplyError) Unwrap() error { return e.Err }
 
-func (r *Runner) emit(e Event) {
+func (r *Runner) emit(e events.Event) {
 	if r.Sink == nil {
 		return
 	}
@@ -114,8 +115,8 @@ func (r *Runner) Connect(ctx context.Context) error {
 				errs[i] = err
 				return
 			}
-			r.conns[i] = &hostConn{h: h, t: t, sum: HostSummary{Host: h.Name}}
-			r.emit(Event{Type: EvHostConnected, Host: h.Name, DurationMS: ms(time.Since(start))})
+			r.conns[i] = &hostConn{h: h, t: t, sum: events.HostSummary{Host: h.Name}}
+			r.emit(events.Event{Type: events.EvHostConnected, Host: h.Name, DurationMS: ms(time.Since(start))})
 		}()
 	}
 	wg.Wait()
@@ -249,7 +250,7 @@ func (r *Runner) releaseLocks(ctx context.Context, status string) {
 			st = ""
 		}
 		if _, err := r.exec(ctx, c, ReleaseScript(r.RunID, st, keep, c.touched && st != "")); err != nil {
-			r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "could not release the lock: " + err.Error() + " (run `hadeploy lock release`)"})
+			r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "could not release the lock: " + err.Error() + " (run `hadeploy lock release`)"})
 		}
 		c.locked = false
 		return nil
@@ -293,7 +294,7 @@ func (r *Runner) takeOverDeadLocks(ctx context.Context, held map[string]string) 
 			left[c.h.Name] = info
 			continue
 		}
-		r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "taking over the lock of a hadeploy process that no longer runs: " + info})
+		r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "taking over the lock of a hadeploy process that no longer runs: " + info})
 		s := &shell.Script{}
 		s.Line(`if [ "$(cat %s/info 2>/dev/null)" = %s ]; then rm -rf %s; fi`, LockDir, info, LockDir)
 		if _, err := r.exec(ctx, c, s); err != nil {
@@ -318,7 +319,7 @@ func (r *Runner) recoverInterrupted(ctx context.Context) error {
 			if run.Status != "running" || run.ID == r.RunID {
 				continue
 			}
-			r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "run " + run.ID + " was interrupted; rolling it back first"})
+			r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "run " + run.ID + " was interrupted; rolling it back first"})
 			if err := r.rollbackHost(ctx, c, run.ID); err != nil {
 				errs = append(errs, err)
 			}
@@ -336,10 +337,10 @@ func (r *Runner) recoverInterrupted(ctx context.Context) error {
 
 // Apply brings every host to the desired state, or puts every touched host
 // back as it was.
-func (r *Runner) Apply(ctx context.Context) (*Summary, error) {
+func (r *Runner) Apply(ctx context.Context) (*events.Summary, error) {
 	start := time.Now()
-	sum := &Summary{Command: "apply", Run: r.RunID, Backups: RunDir(r.RunID)}
-	r.emit(Event{Type: EvRunStarted, Message: "apply " + r.Cluster.File})
+	sum := &events.Summary{Command: "apply", Run: r.RunID, Backups: RunDir(r.RunID)}
+	r.emit(events.Event{Type: events.EvRunStarted, Message: "apply " + r.Cluster.File})
 	if err := r.Open(ctx, true); err != nil {
 		return nil, err
 	}
@@ -349,7 +350,7 @@ func (r *Runner) Apply(ctx context.Context) (*Summary, error) {
 	err := r.applyLocked(ctx)
 	if err != nil {
 		aerr := &ApplyError{Err: err}
-		r.emit(Event{Type: EvError, Message: err.Error()})
+		r.emit(events.Event{Type: events.EvError, Message: err.Error()})
 		aerr.RolledBack, aerr.Manual = r.rollbackTouched(cleanupCtx)
 		sum.Failed, sum.RolledBack = true, aerr.RolledBack
 		sum.Next = "hadeploy history " + r.Cluster.File + "   # then fix the cause and run apply again"
@@ -362,14 +363,14 @@ func (r *Runner) Apply(ctx context.Context) (*Summary, error) {
 	return sum, nil
 }
 
-func (r *Runner) finish(sum *Summary, start time.Time) {
+func (r *Runner) finish(sum *events.Summary, start time.Time) {
 	for _, c := range r.conns {
 		c.sum.RoundTrips = c.t.RoundTrips()
 		sum.Hosts = append(sum.Hosts, c.sum)
 		sum.Changes += c.sum.Changed
 	}
 	sum.DurationMS = ms(time.Since(start))
-	r.emit(Event{Type: EvSummary, Summary: sum})
+	r.emit(events.Event{Type: events.EvSummary, Summary: sum})
 }
 
 func (r *Runner) applyLocked(ctx context.Context) error {
@@ -396,11 +397,11 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 		}
 		if err != nil {
 			c.sum.Failed++
-			r.emit(Event{Type: EvStep, Host: c.h.Name, Step: "packages", Status: StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(t0))})
+			r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "packages", Status: events.StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(t0))})
 			return fmt.Errorf("%s: step packages: %w", c.h.Name, err)
 		}
 		c.sum.Changed++
-		r.emit(Event{Type: EvStep, Host: c.h.Name, Step: "packages", Status: StatusChanged, Message: "installed " + strings.Join(c.plan.Packages, " "), DurationMS: ms(time.Since(t0))})
+		r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "packages", Status: events.StatusChanged, Message: "installed " + strings.Join(c.plan.Packages, " "), DurationMS: ms(time.Since(t0))})
 		if err := r.snapshot(ctx, []*hostConn{c}, false); err != nil {
 			return err
 		}
@@ -485,7 +486,7 @@ func (r *Runner) waitInRotation(ctx context.Context, h *inventory.Host) error {
 		return err
 	})
 	if err == nil {
-		r.emit(Event{Type: EvInfo, Host: h.Name, Step: "rotation", Message: "back in rotation on every load balancer", DurationMS: ms(time.Since(t0))})
+		r.emit(events.Event{Type: events.EvInfo, Host: h.Name, Step: "rotation", Message: "back in rotation on every load balancer", DurationMS: ms(time.Since(t0))})
 	}
 	return err
 }
@@ -507,15 +508,15 @@ func (r *Runner) applyHost(ctx context.Context, c *hostConn) (bool, error) {
 	for _, sp := range c.plan.Steps {
 		ts := time.Now()
 		for _, n := range sp.Notes {
-			r.emit(Event{Type: EvInfo, Host: c.h.Name, Step: sp.Step, Message: n})
+			r.emit(events.Event{Type: events.EvInfo, Host: c.h.Name, Step: sp.Step, Message: n})
 		}
 		if !sp.Changed() {
 			c.sum.OK++
-			r.emit(Event{Type: EvStep, Host: c.h.Name, Step: sp.Step, Status: StatusOK, DurationMS: ms(time.Since(ts))})
+			r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: sp.Step, Status: events.StatusOK, DurationMS: ms(time.Since(ts))})
 			continue
 		}
 		for _, fc := range sp.Files {
-			r.emit(Event{Type: EvChange, Host: c.h.Name, Step: sp.Step, Path: fc.Path, Diff: r.red.Diff(fc)})
+			r.emit(events.Event{Type: events.EvChange, Host: c.h.Name, Step: sp.Step, Path: fc.Path, Diff: r.red.Diff(fc)})
 		}
 		c.touched = true
 		res, err := r.exec(ctx, c, StepScript(r.RunID, r.Meta, sp))
@@ -524,12 +525,12 @@ func (r *Runner) applyHost(ctx context.Context, c *hostConn) (bool, error) {
 		}
 		if err != nil {
 			c.sum.Failed++
-			r.emit(Event{Type: EvStep, Host: c.h.Name, Step: sp.Step, Status: StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(ts))})
+			r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: sp.Step, Status: events.StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(ts))})
 			return changed, fmt.Errorf("%s: step %s: %w", c.h.Name, sp.Step, err)
 		}
 		changed = true
 		c.sum.Changed++
-		r.emit(Event{Type: EvStep, Host: c.h.Name, Step: sp.Step, Status: StatusChanged, Message: describe(sp), DurationMS: ms(time.Since(ts))})
+		r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: sp.Step, Status: events.StatusChanged, Message: describe(sp), DurationMS: ms(time.Since(ts))})
 	}
 	return changed, nil
 }
@@ -665,7 +666,7 @@ func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
 	for _, c := range webs {
 		if c.sum.RolledBack {
 			if err := r.waitInRotation(ctx, c.h); err != nil {
-				r.emit(Event{Type: EvWarning, Host: c.h.Name, Message: "after rollback: " + err.Error()})
+				r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "after rollback: " + err.Error()})
 			}
 		}
 	}
@@ -691,10 +692,10 @@ func (r *Runner) rollbackHost(ctx context.Context, c *hostConn, runID string) er
 		err = fmt.Errorf("%s", failure(res))
 	}
 	if err != nil {
-		r.emit(Event{Type: EvStep, Host: c.h.Name, Step: "rollback", Status: StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(t0))})
+		r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "rollback", Status: events.StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(t0))})
 		return fmt.Errorf("%s: rollback %s: %w", c.h.Name, runID, err)
 	}
-	r.emit(Event{Type: EvStep, Host: c.h.Name, Step: "rollback", Status: StatusChanged,
+	r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "rollback", Status: events.StatusChanged,
 		Message: fmt.Sprintf("run %s: restored %d files, %d services", runID, len(j.Files), len(j.Services)), DurationMS: ms(time.Since(t0))})
 	return nil
 }
@@ -702,9 +703,9 @@ func (r *Runner) rollbackHost(ctx context.Context, c *hostConn, runID string) er
 // Rollback restores the cluster to its state before run id (default: the
 // last run that is not already rolled back): every later run is undone too,
 // newest first.
-func (r *Runner) Rollback(ctx context.Context, runID string) (*Summary, error) {
+func (r *Runner) Rollback(ctx context.Context, runID string) (*events.Summary, error) {
 	start := time.Now()
-	sum := &Summary{Command: "rollback", Run: r.RunID}
+	sum := &events.Summary{Command: "rollback", Run: r.RunID}
 	if err := r.Open(ctx, true); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/provision/fake"
@@ -18,7 +19,7 @@ type cluster struct {
 	c      *inventory.Cluster
 	hosts  map[string]*fake.Host
 	mu     sync.Mutex
-	events []provision.Event
+	events []events.Event
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -37,7 +38,7 @@ func (fc *cluster) runner(id string) *provision.Runner {
 	fc.events = nil
 	return &provision.Runner{
 		Cluster: fc.c, Hosts: fc.c.Hosts, RunID: id, Meta: "tester",
-		Sink: provision.SinkFunc(func(e provision.Event) { fc.mu.Lock(); fc.events = append(fc.events, e); fc.mu.Unlock() }),
+		Sink: events.SinkFunc(func(e events.Event) { fc.mu.Lock(); fc.events = append(fc.events, e); fc.mu.Unlock() }),
 		Dial: func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
 			return fc.hosts[h.Name].Transport(), nil
 		},
@@ -63,7 +64,7 @@ func TestApplyThenNoop(t *testing.T) {
 	// Web hosts first, then lb2 (not holding the VIP) before lb1.
 	var order []string
 	for _, e := range fc.events {
-		if e.Type == provision.EvStep && e.Step != "packages" && e.Status == provision.StatusChanged && (e.Step == "web" || e.Step == "haproxy") {
+		if e.Type == events.EvStep && e.Step != "packages" && e.Status == events.StatusChanged && (e.Step == "web" || e.Step == "haproxy") {
 			order = append(order, e.Host)
 		}
 	}
@@ -170,7 +171,7 @@ func TestInterruptedRunIsRolledBackBeforeTheNextApply(t *testing.T) {
 	}
 	var warned bool
 	for _, e := range fc.events {
-		warned = warned || (e.Type == provision.EvWarning && e.Host == "lb2" && strings.Contains(e.Message, "interrupted"))
+		warned = warned || (e.Type == events.EvWarning && e.Host == "lb2" && strings.Contains(e.Message, "interrupted"))
 	}
 	if !warned {
 		t.Error("no warning about the interrupted run")

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
-	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/events"
 	"golang.org/x/term"
 )
 
-// Renderer is a provision.Sink that writes to one stream, one whole line at a
+// Renderer is a events.Sink that writes to one stream, one whole line at a
 // time, so hosts running in parallel never interleave.
 type Renderer struct {
 	mu    sync.Mutex
@@ -73,7 +73,7 @@ func ColorWanted(f *os.File) bool {
 }
 
 // Emit renders one event.
-func (r *Renderer) Emit(e provision.Event) {
+func (r *Renderer) Emit(e events.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.json {
@@ -85,24 +85,24 @@ func (r *Renderer) Emit(e provision.Event) {
 		return
 	}
 	switch e.Type {
-	case provision.EvRunStarted:
+	case events.EvRunStarted:
 		fmt.Fprintf(r.w, "%s %s\n", r.hdr.Render("==>"), e.Message+runSuffix(e.Run))
-	case provision.EvHostConnected:
+	case events.EvHostConnected:
 		fmt.Fprintf(r.w, "%-12s %-11s %s\n", e.Host, "connect", r.ok.Render("ok")+r.muted.Render(dur(e.DurationMS)))
-	case provision.EvStep:
+	case events.EvStep:
 		st := e.Status
 		switch e.Status {
-		case provision.StatusOK:
+		case events.StatusOK:
 			st = r.ok.Render(st)
-		case provision.StatusChanged:
+		case events.StatusChanged:
 			st = r.changed.Render(st)
-		case provision.StatusFailed:
+		case events.StatusFailed:
 			st = r.failed.Render(st)
 		}
 		line := fmt.Sprintf("%-12s %-11s %s%s", e.Host, e.Step, st, r.muted.Render(dur(e.DurationMS)))
 		if e.Message != "" {
 			msg := e.Message
-			if e.Status == provision.StatusFailed {
+			if e.Status == events.StatusFailed {
 				msg = indent(msg)
 				line += "\n" + msg
 			} else {
@@ -110,17 +110,17 @@ func (r *Renderer) Emit(e provision.Event) {
 			}
 		}
 		fmt.Fprintln(r.w, line)
-	case provision.EvChange:
+	case events.EvChange:
 		if r.diffs && e.Diff != "" {
 			fmt.Fprintf(r.w, "%-12s %-11s %s\n%s", e.Host, e.Step, "diff "+e.Path, r.colorDiff(e.Diff))
 		}
-	case provision.EvWarning:
+	case events.EvWarning:
 		fmt.Fprintf(r.w, "%s %s\n", r.changed.Render("warning:"), prefixHost(e.Host, e.Message))
-	case provision.EvError:
+	case events.EvError:
 		fmt.Fprintf(r.w, "%s %s\n", r.failed.Render("error:"), prefixHost(e.Host, e.Message))
-	case provision.EvInfo:
+	case events.EvInfo:
 		fmt.Fprintf(r.w, "%-12s %-11s %s\n", e.Host, e.Step, r.muted.Render(e.Message))
-	case provision.EvSummary:
+	case events.EvSummary:
 		r.summary(e.Summary)
 	}
 }
@@ -161,7 +161,7 @@ func (r *Renderer) colorDiff(d string) string {
 // Diff renders a diff block for plan output.
 func (r *Renderer) Diff(d string) string { return r.colorDiff(d) }
 
-func (r *Renderer) summary(s *provision.Summary) {
+func (r *Renderer) summary(s *events.Summary) {
 	if s == nil {
 		return
 	}

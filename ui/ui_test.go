@@ -6,15 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/events"
 )
 
 func TestPlainHasNoEscapesAndColourDoes(t *testing.T) {
-	ev := []provision.Event{
-		{Type: provision.EvStep, Host: "web1", Step: "web", Status: provision.StatusChanged, Message: "reloaded apache2"},
-		{Type: provision.EvStep, Host: "lb1", Step: "haproxy", Status: provision.StatusFailed, Message: "validate failed\nline 3"},
-		{Type: provision.EvChange, Host: "lb1", Step: "haproxy", Path: "/etc/haproxy/haproxy.cfg", Diff: "--- a\n+++ b\n-\told\n+\tnew\n"},
-		{Type: provision.EvSummary, Summary: &provision.Summary{Command: "apply", Hosts: []provision.HostSummary{{Host: "web1", Changed: 1}}, Changes: 1}},
+	ev := []events.Event{
+		{Type: events.EvStep, Host: "web1", Step: "web", Status: events.StatusChanged, Message: "reloaded apache2"},
+		{Type: events.EvStep, Host: "lb1", Step: "haproxy", Status: events.StatusFailed, Message: "validate failed\nline 3"},
+		{Type: events.EvChange, Host: "lb1", Step: "haproxy", Path: "/etc/haproxy/haproxy.cfg", Diff: "--- a\n+++ b\n-\told\n+\tnew\n"},
+		{Type: events.EvSummary, Summary: &events.Summary{Command: "apply", Hosts: []events.HostSummary{{Host: "web1", Changed: 1}}, Changes: 1}},
 	}
 	var plain, color bytes.Buffer
 	p, c := New(&plain, Options{Diffs: true}), New(&color, Options{Color: true, Diffs: true})
@@ -39,8 +39,8 @@ func TestPlainHasNoEscapesAndColourDoes(t *testing.T) {
 func TestJSONIsOneObjectPerLine(t *testing.T) {
 	var b bytes.Buffer
 	r := New(&b, Options{JSON: true})
-	r.Emit(provision.Event{Type: provision.EvStep, Host: "web1", Status: "ok"})
-	r.Emit(provision.Event{Type: provision.EvSummary, Summary: &provision.Summary{Command: "apply"}})
+	r.Emit(events.Event{Type: events.EvStep, Host: "web1", Status: "ok"})
+	r.Emit(events.Event{Type: events.EvSummary, Summary: &events.Summary{Command: "apply"}})
 	r.Print("ignored in json mode")
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	if len(lines) != 2 {

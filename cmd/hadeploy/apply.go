@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/ui"
 )
@@ -42,24 +43,24 @@ func newPlanCmd(g *globals) *cobra.Command {
 func renderPlan(s *session, plans []*provision.HostPlan) int {
 	total := 0
 	rts := s.runner.RoundTrips()
-	sum := &provision.Summary{Command: "plan"}
+	sum := &events.Summary{Command: "plan"}
 	for _, hp := range plans {
 		n := hp.Changes()
 		total += n
-		sum.Hosts = append(sum.Hosts, provision.HostSummary{Host: hp.Host.Name, Changed: n, RoundTrips: rts[hp.Host.Name]})
+		sum.Hosts = append(sum.Hosts, events.HostSummary{Host: hp.Host.Name, Changed: n, RoundTrips: rts[hp.Host.Name]})
 		emit := s.runner.Sink.Emit
 		var b strings.Builder
 		fmt.Fprintf(&b, "\n%s (%s %s, %s): %d change(s)\n", hp.Host.Name, hp.Snapshot.Facts.ID, hp.Snapshot.Facts.VersionID, strings.Join(hp.Host.Roles, ","), n)
 		if len(hp.Packages) > 0 {
 			fmt.Fprintf(&b, "  install packages: %s\n", strings.Join(hp.Packages, " "))
-			emit(provision.Event{Type: provision.EvChange, Host: hp.Host.Name, Step: "packages", Message: "install " + strings.Join(hp.Packages, " ")})
+			emit(events.Event{Type: events.EvChange, Host: hp.Host.Name, Step: "packages", Message: "install " + strings.Join(hp.Packages, " ")})
 		}
 		for _, sp := range hp.Steps {
 			for _, fc := range sp.Files {
 				d := s.runner.Diff(fc)
 				fmt.Fprintf(&b, "  [%s] %s\n%s", sp.Step, fc.Path, s.ui.Diff(d))
 				if s.ui.JSONMode() {
-					emit(provision.Event{Type: provision.EvChange, Host: hp.Host.Name, Step: sp.Step, Path: fc.Path, Diff: d})
+					emit(events.Event{Type: events.EvChange, Host: hp.Host.Name, Step: sp.Step, Path: fc.Path, Diff: d})
 				}
 			}
 			for _, a := range sp.Services {
@@ -74,7 +75,7 @@ func renderPlan(s *session, plans []*provision.HostPlan) int {
 					msg := strings.Join(acts, " + ") + " " + a.Name
 					fmt.Fprintf(&b, "  [%s] %s\n", sp.Step, msg)
 					if s.ui.JSONMode() {
-						emit(provision.Event{Type: provision.EvChange, Host: hp.Host.Name, Step: sp.Step, Message: msg})
+						emit(events.Event{Type: events.EvChange, Host: hp.Host.Name, Step: sp.Step, Message: msg})
 					}
 				}
 			}
@@ -94,7 +95,7 @@ func renderPlan(s *session, plans []*provision.HostPlan) int {
 		s.ui.Print(fmt.Sprintf("plan: %d change(s) pending; run `hadeploy apply %s` to make them\n", total, s.cluster.File))
 	}
 	if s.ui.JSONMode() {
-		s.runner.Sink.Emit(provision.Event{Type: provision.EvSummary, Summary: sum})
+		s.runner.Sink.Emit(events.Event{Type: events.EvSummary, Summary: sum})
 	}
 	return total
 }
@@ -183,7 +184,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if s.ui.JSONMode() {
 				for h, runs := range hist {
 					for _, r := range runs {
-						s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Host: h, Run: r.ID, Status: r.Status, Message: r.Meta})
+						s.runner.Sink.Emit(events.Event{Type: events.EvInfo, Host: h, Run: r.ID, Status: r.Status, Message: r.Meta})
 					}
 				}
 				return nil
@@ -225,7 +226,7 @@ func newLockCmd(g *globals) *cobra.Command {
 				}
 				rows = append(rows, []string{h.Name, v})
 				if s.ui.JSONMode() {
-					s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Host: h.Name, Step: "lock", Message: v})
+					s.runner.Sink.Emit(events.Event{Type: events.EvInfo, Host: h.Name, Step: "lock", Message: v})
 				}
 			}
 			s.ui.Print(ui.Table(rows, s.color))

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/ui"
@@ -90,7 +91,7 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 	s.out, s.color = out, color
 	s.ui = ui.New(out, ui.Options{JSON: g.output == "json", Color: color, Diffs: true})
 	for _, w := range c.Warnings {
-		s.ui.Emit(provision.Event{Type: provision.EvWarning, Message: w})
+		s.ui.Emit(events.Event{Type: events.EvWarning, Message: w})
 	}
 	if err := os.MkdirAll(g.logDir, 0o700); err == nil {
 		s.logPath = filepath.Join(g.logDir, s.runID+"-"+name+".log")
@@ -115,7 +116,7 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 	s.runner = &provision.Runner{
 		Cluster: c, Hosts: hosts, RunID: s.runID,
 		Meta: provision.Owner(name),
-		Sink: provision.SinkFunc(func(e provision.Event) {
+		Sink: events.SinkFunc(func(e events.Event) {
 			// s.ui may be replaced after setup (apply --diff).
 			s.ui.Emit(e)
 			s.debug("event %s host=%s step=%s status=%s %s", e.Type, e.Host, e.Step, e.Status, red.Redact(e.Message))

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/ui"
 	"github.com/hadeploy/hadeploy/verify"
 )
@@ -48,14 +48,14 @@ func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
 	failed := verify.Failed(checks)
 	if s.ui.JSONMode() {
 		for _, c := range checks {
-			st := provision.StatusOK
+			st := events.StatusOK
 			if !c.OK {
-				st = provision.StatusFailed
+				st = events.StatusFailed
 			}
-			s.runner.Sink.Emit(provision.Event{Type: provision.EvStep, Step: "verify", Host: c.Host, Status: st, Message: c.Name,
+			s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "verify", Host: c.Host, Status: st, Message: c.Name,
 				Data: map[string]any{"expected": c.Expected, "seen": c.Seen}})
 		}
-		s.runner.Sink.Emit(provision.Event{Type: provision.EvSummary, Summary: &provision.Summary{Command: "verify", Failed: failed > 0, DurationMS: took.Milliseconds()}})
+		s.runner.Sink.Emit(events.Event{Type: events.EvSummary, Summary: &events.Summary{Command: "verify", Failed: failed > 0, DurationMS: took.Milliseconds()}})
 	} else {
 		rows := [][]string{{"check", "where", "result", "expected", "seen"}}
 		for _, c := range checks {
@@ -101,7 +101,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 			defer s.runner.Close()
 			defer s.runner.Unlock(context.WithoutCancel(cmd.Context()))
 			f := &verify.Failover{Cluster: s.cluster, Runner: s.runner, Rate: rate, Log: func(m string) {
-				s.runner.Sink.Emit(provision.Event{Type: provision.EvInfo, Step: "failover", Message: m})
+				s.runner.Sink.Emit(events.Event{Type: events.EvInfo, Step: "failover", Message: m})
 			}}
 			results, runErr := f.Run(cmd.Context())
 			bad := 0
@@ -115,11 +115,11 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 				rows = append(rows, []string{r.Scenario, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
 					fmt.Sprintf("%d/%d", r.Failed, r.Requests), res})
 				if s.ui.JSONMode() {
-					st := provision.StatusOK
+					st := events.StatusOK
 					if !r.OK {
-						st = provision.StatusFailed
+						st = events.StatusFailed
 					}
-					s.runner.Sink.Emit(provision.Event{Type: provision.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
+					s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
 						"master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
 						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
 						"failed": r.Failed, "split_brain": r.SplitBrain, "problem": r.Problem}})

@@ -1,4 +1,6 @@
-package provision
+// Package events is what every layer reports: one Event type, rendered by ui
+// and read by tests; it imports nothing of the project.
+package events
 
 import "time"
 
