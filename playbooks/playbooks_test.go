@@ -1,8 +1,12 @@
 package playbooks
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 )
 
@@ -13,6 +17,29 @@ func names(hs []*inventory.Host) (out []string) {
 	return
 }
 
+// fleet is a fake view of the hosts for the playbook.
+type fleet struct {
+	hosts    []*inventory.Host
+	holder   string
+	haproxy  map[string]bool
+	changing map[string]bool // "host/step"
+}
+
+func (f fleet) Connected() []*inventory.Host { return f.hosts }
+func (f fleet) Facts(string) facts.Facts     { return facts.Facts{Family: facts.FamilyDebian} }
+func (f fleet) Active(h, u string) bool      { return u == "haproxy" && f.haproxy[h] }
+func (f fleet) HoldsAddr(h, _ string) bool   { return h == f.holder }
+func (f fleet) Changing(h, step string) bool { return f.changing[h+"/"+step] }
+
+func cluster(hs []*inventory.Host) *inventory.Cluster {
+	c := &inventory.Cluster{Hosts: hs, VIPPrefix: netip.MustParsePrefix("10.0.0.100/24")}
+	c.HAProxy.DefaultBackend = "web"
+	c.HAProxy.CheckInter, c.HAProxy.Rise = 2000, 2
+	c.HAProxy.Backends = []*inventory.Backend{{Name: "web", Servers: []*inventory.Server{{Host: "web1"}, {Host: "web2"}}}}
+	c.Web.HealthCheck = "GET /index.html"
+	return c
+}
+
 func TestPhasesPutVIPHolderLast(t *testing.T) {
 	hs := []*inventory.Host{
 		{Name: "lb1", Roles: []string{"lb"}, Priority: 100},
@@ -21,8 +48,9 @@ func TestPhasesPutVIPHolderLast(t *testing.T) {
 		{Name: "web2", Roles: []string{"web"}},
 		{Name: "both", Roles: []string{"web", "lb"}, Priority: 90},
 	}
+	c := cluster(hs)
 	// Cold cluster: lowest priority first, would-be master last.
-	ph := Phases(hs, nil)
+	ph := Apply(c, hs, fleet{hosts: hs})
 	if len(ph) != 2 || ph[0].Name != "web" || ph[1].Name != "lb" {
 		t.Fatalf("phases %+v", ph)
 	}
@@ -33,12 +61,86 @@ func TestPhasesPutVIPHolderLast(t *testing.T) {
 		t.Errorf("cold lb order %v", got)
 	}
 	// lb2 holds the VIP after a failover: it goes last.
-	ph = Phases(hs, func(h *inventory.Host) bool { return h.Name == "lb2" })
+	ph = Apply(c, hs, fleet{hosts: hs, holder: "lb2"})
 	if got := names(ph[1].Hosts); got[0] != "both" || got[1] != "lb1" || got[2] != "lb2" {
 		t.Errorf("holder-last order %v", got)
 	}
 	if !ph[0].Serial || !ph[1].Serial {
 		t.Error("both phases must be serial")
+	}
+	// Rollback: load balancers first (holder last), web hosts in reverse.
+	rb := Rollback(c, hs, fleet{hosts: hs, holder: "lb2"})
+	if len(rb) != 2 || rb[0].Name != "lb" || rb[1].Name != "web" {
+		t.Fatalf("rollback phases %+v", rb)
+	}
+	if got := names(rb[1].Hosts); got[0] != "web2" || got[1] != "web1" {
+		t.Errorf("rollback web order %v", got)
+	}
+}
+
+func TestGates(t *testing.T) {
+	hs := []*inventory.Host{
+		{Name: "web1", Roles: []string{"web"}}, {Name: "web2", Roles: []string{"web"}},
+		{Name: "lb1", Roles: []string{"lb"}, Priority: 100}, {Name: "lb2", Roles: []string{"lb"}, Priority: 80},
+	}
+	c := cluster(hs)
+	f := fleet{hosts: hs, holder: "lb1", haproxy: map[string]bool{"lb1": true, "lb2": true}}
+	ph := Apply(c, hs, f)
+	gs := ph[0].After(hs[0])
+	if len(gs) != 1 || gs[0].Name != "rotation" || len(gs[0].Observers) != 2 {
+		t.Fatalf("web gates %+v", gs)
+	}
+	g := gs[0]
+	// The bound comes from the rendered check settings.
+	if want := 10*time.Second + 6*time.Second + 3*time.Second; g.Bound != want {
+		t.Errorf("rotation bound %s, want %s", g.Bound, want)
+	}
+	probe := g.Probe(hs[2]).String()
+	for _, s := range []string{"show stat", "sv=web1", "Cookie: SERVERID=web1", "/run/haproxy/admin.sock"} {
+		if !strings.Contains(probe, s) {
+			t.Errorf("probe lacks %q:\n%s", s, probe)
+		}
+	}
+	up := "==stat web UP\n==reach web1\n"
+	for _, tc := range []struct {
+		lb1, lb2 string
+		ok       bool
+	}{
+		{up, up, true},
+		{"==stat web UP 2/3\n==reach web1\n", up, false}, // on its way down
+		{"==stat web DOWN 1/2\n==reach web2\n", up, false},
+		// UP, but the check has not run since the host stopped serving:
+		// haproxy redispatches the pinned request to another server.
+		{"==stat web UP\n==reach web2\n", up, false},
+		{"", up, false}, // haproxy does not know web1 (yet)
+	} {
+		if ok, why := g.Passed(map[string]string{"lb1": tc.lb1, "lb2": tc.lb2}); ok != tc.ok {
+			t.Errorf("Passed(%q) = %v (%s), want %v", tc.lb1, ok, why, tc.ok)
+		}
+	}
+	// A new web port: haproxy changes too, web hosts cannot rotate before it.
+	f.changing = map[string]bool{"lb1/haproxy": true}
+	if gs := Apply(c, hs, f)[0].After(hs[0]); len(gs) != 0 {
+		t.Errorf("rotation gate while haproxy changes: %+v", gs)
+	}
+	// Load balancers: one VIP holder after each, and at the end.
+	lbph := Apply(c, hs, f)[1]
+	if gs := lbph.After(hs[3]); len(gs) != 1 || gs[0].Name != "vip" || len(lbph.Finally) != 1 {
+		t.Fatalf("lb gates %+v / %+v", gs, lbph.Finally)
+	}
+	vip := lbph.Finally[0]
+	if ok, _ := vip.Passed(map[string]string{"lb1": "==holds\n", "lb2": "==free\n"}); !ok {
+		t.Error("one holder refused")
+	}
+	if ok, why := vip.Passed(map[string]string{"lb1": "==holds\n", "lb2": "==holds\n"}); ok || !strings.Contains(why, "split brain") {
+		t.Errorf("split brain accepted: %s", why)
+	}
+	if ok, _ := vip.Passed(map[string]string{"lb1": "==free\n", "lb2": "==free\n"}); ok {
+		t.Error("no holder accepted")
+	}
+	// --limit: no final VIP gate.
+	if ph := Apply(c, hs[2:3], fleet{hosts: hs[2:3], holder: "lb1"}); len(ph[0].Finally) != 0 {
+		t.Error("final VIP gate under --limit")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hadeploy/hadeploy/events"
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/shell"
@@ -414,86 +414,157 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 		return err
 	}
 
-	byHost := map[string]*hostConn{}
-	var hosts []*inventory.Host
-	for _, c := range r.conns {
-		byHost[c.h.Name] = c
-		hosts = append(hosts, c.h)
-	}
-	vipServed := r.anyHoldsVIP()
-	// When the load balancers' haproxy config changes too (a new web port),
-	// web hosts cannot be in rotation before the lb phase: do not wait then.
-	lbConfigPending := false
-	for _, c := range r.conns {
-		for _, sp := range c.plan.Steps {
-			lbConfigPending = lbConfigPending || (sp.Step == "haproxy" && sp.Changed())
+	for _, ph := range playbooks.Apply(r.Cluster, r.Hosts, fleet{r}) {
+		if err := r.applyPhase(ctx, ph); err != nil {
+			return err
 		}
-	}
-	lbChanged := false
-	for _, ph := range playbooks.Phases(hosts, func(h *inventory.Host) bool { return byHost[h.Name].snap.HoldsAddr(r.Cluster.VIPAddr()) }) {
-		for _, h := range ph.Hosts {
-			c := byHost[h.Name]
-			changed, err := r.applyHost(ctx, c)
-			if err != nil {
-				return err
-			}
-			lbChanged = lbChanged || (changed && ph.Name == "lb")
-			// Rolling: a web host that changed must be back in every
-			// running haproxy's rotation before the next one goes.
-			if ph.Name == "web" && changed && !lbConfigPending {
-				if err := r.waitInRotation(ctx, h); err != nil {
-					return fmt.Errorf("%s: after its change: %w", h.Name, err)
-				}
-			}
-			// Between load balancers, the VIP must stay served.
-			if ph.Name == "lb" && changed && vipServed {
-				if err := r.waitOneVIPHolder(ctx, false); err != nil {
-					return fmt.Errorf("%s: after its change: %w", h.Name, err)
-				}
-			}
-		}
-	}
-	// Once load balancers changed, exactly one must hold the VIP at the end.
-	if lbChanged && len(r.Hosts) == len(r.Cluster.Hosts) {
-		return r.waitOneVIPHolder(ctx, true)
 	}
 	return nil
 }
 
-// waitInRotation waits (bounded by haproxy's rise × inter) until every load
-// balancer running haproxy reports web host h UP in each backend that has it.
-func (r *Runner) waitInRotation(ctx context.Context, h *inventory.Host) error {
-	var lbs []*hostConn
-	for _, c := range r.conns {
-		if c.h.HasRole(inventory.RoleLB) && c.snap.Services["haproxy"].Active == "active" {
-			lbs = append(lbs, c)
+// applyPhase changes the phase's hosts (one at a time when Serial), each
+// passing its gates before the next goes, then the phase's final gates.
+func (r *Runner) applyPhase(ctx context.Context, ph playbooks.Phase) error {
+	var mu sync.Mutex
+	anyChanged := false
+	one := func(ctx context.Context, c *hostConn) error {
+		changed, err := r.applyHost(ctx, c)
+		if err != nil {
+			return err
 		}
-	}
-	if len(lbs) == 0 {
+		if !changed {
+			return nil
+		}
+		mu.Lock()
+		anyChanged = true
+		mu.Unlock()
+		if ph.After == nil {
+			return nil
+		}
+		for _, g := range ph.After(c.h) {
+			if err := r.pass(ctx, g); err != nil {
+				return fmt.Errorf("%s: after its change: %w", c.h.Name, err)
+			}
+		}
 		return nil
 	}
-	bound := time.Duration(r.Cluster.HAProxy.CheckInter*(r.Cluster.HAProxy.Rise+1))*time.Millisecond + 3*time.Second
-	t0 := time.Now()
-	err := r.parallel(ctx, lbs, func(ctx context.Context, c *hostConn) error {
-		s := &shell.Script{}
-		s.Line(`i=0; while [ $i -lt %s ]; do st=$(echo 'show stat' | socat stdio %s 2>/dev/null | awk -F, -v sv=%s '$2==sv {print $18}' | sort -u | tr '
-' ' '); [ "$st" = "UP " ] && exit 0; i=$((i+1)); sleep 0.25; done; echo "$st"; exit 1`,
-			strconv.Itoa(int(bound/(250*time.Millisecond))), "UNIX-CONNECT:"+steps.StatsSocket(c.snap.Facts.Family), h.Name)
-		res, err := r.exec(ctx, c, s)
-		if err == nil && res.ExitCode != 0 {
-			err = fmt.Errorf("%s's haproxy still reports %s as %q after %s", c.h.Name, h.Name, strings.TrimSpace(string(res.Stdout)), bound)
+	cs := r.connsOf(ph.Hosts)
+	if ph.Serial {
+		for _, c := range cs {
+			if err := one(ctx, c); err != nil {
+				return err
+			}
 		}
+	} else if err := r.parallel(ctx, cs, one); err != nil {
 		return err
-	})
-	if err == nil {
-		r.emit(events.Event{Type: events.EvInfo, Host: h.Name, Step: "rotation", Message: "back in rotation on every load balancer", DurationMS: ms(time.Since(t0))})
 	}
-	return err
+	if !anyChanged {
+		return nil
+	}
+	for _, g := range ph.Finally {
+		if err := r.pass(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (r *Runner) anyHoldsVIP() bool {
-	for _, c := range r.conns {
-		if c.snap.HoldsAddr(r.Cluster.VIPAddr()) {
+// pass waits until gate g holds: its probe runs on every observer at once,
+// every GateInterval, until Passed says yes or the gate's bound is spent.
+func (r *Runner) pass(ctx context.Context, g playbooks.Gate) error {
+	t0 := time.Now()
+	deadline := t0.Add(g.Bound)
+	obs := r.connsOf(g.Observers)
+	for {
+		var mu sync.Mutex
+		out := map[string]string{}
+		err := r.parallel(ctx, obs, func(ctx context.Context, c *hostConn) error {
+			res, err := r.exec(ctx, c, g.Probe(c.h))
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", c.h.Name, g.Name, err)
+			}
+			mu.Lock()
+			out[c.h.Name] = string(res.Stdout)
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ok, why := g.Passed(out)
+		if ok {
+			r.emit(events.Event{Type: events.EvInfo, Host: g.Host, Step: g.Name, Message: g.OK, DurationMS: ms(time.Since(t0))})
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not passed after %s: %s", g.Name, g.Bound, why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(playbooks.GateInterval):
+		}
+	}
+}
+
+// connsOf returns the connections of hosts, in their order (hosts this run
+// is not connected to are skipped).
+func (r *Runner) connsOf(hosts []*inventory.Host) []*hostConn {
+	var out []*hostConn
+	for _, h := range hosts {
+		for _, c := range r.conns {
+			if c.h.Name == h.Name {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// fleet is the playbook's read-only view of the run's snapshots and plans.
+type fleet struct{ r *Runner }
+
+func (f fleet) Connected() []*inventory.Host {
+	out := make([]*inventory.Host, len(f.r.conns))
+	for i, c := range f.r.conns {
+		out[i] = c.h
+	}
+	return out
+}
+
+func (f fleet) conn(host string) *hostConn {
+	for _, c := range f.r.conns {
+		if c.h.Name == host {
+			return c
+		}
+	}
+	return nil
+}
+
+func (f fleet) Facts(host string) facts.Facts {
+	if c := f.conn(host); c != nil && c.snap != nil {
+		return c.snap.Facts
+	}
+	return facts.Facts{}
+}
+
+func (f fleet) Active(host, unit string) bool {
+	c := f.conn(host)
+	return c != nil && c.snap != nil && c.snap.Services[unit].Active == "active"
+}
+
+func (f fleet) HoldsAddr(host, addr string) bool {
+	c := f.conn(host)
+	return c != nil && c.snap != nil && c.snap.HoldsAddr(addr)
+}
+
+func (f fleet) Changing(host, step string) bool {
+	c := f.conn(host)
+	if c == nil || c.plan == nil {
+		return false
+	}
+	for _, sp := range c.plan.Steps {
+		if sp.Step == step && sp.Changed() {
 			return true
 		}
 	}
@@ -568,25 +639,18 @@ func failure(res Result) string {
 	return msg
 }
 
-// VIPHolders asks every load balancer whether it holds the VIP.
-func (r *Runner) VIPHolders(ctx context.Context) ([]string, error) {
+// Holders lists which of hosts hold addr on an interface, asked now.
+func (r *Runner) Holders(ctx context.Context, addr string, hosts []*inventory.Host) ([]string, error) {
 	var mu sync.Mutex
 	var holders []string
-	var lbs []*hostConn
-	for _, c := range r.conns {
-		if c.h.HasRole(inventory.RoleLB) {
-			lbs = append(lbs, c)
-		}
-	}
 	s := &shell.Script{}
 	s.Raw(addrsCmd)
-	err := r.parallel(ctx, lbs, func(ctx context.Context, c *hostConn) error {
+	err := r.parallel(ctx, r.connsOf(hosts), func(ctx context.Context, c *hostConn) error {
 		res, err := r.exec(ctx, c, s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.h.Name, err)
 		}
-		sn := &Snapshot{Addrs: parseAddrs(res.Stdout)}
-		if sn.HoldsAddr(r.Cluster.VIPAddr()) {
+		if (&Snapshot{Addrs: parseAddrs(res.Stdout)}).HoldsAddr(addr) {
 			mu.Lock()
 			holders = append(holders, c.h.Name)
 			mu.Unlock()
@@ -597,80 +661,45 @@ func (r *Runner) VIPHolders(ctx context.Context) ([]string, error) {
 	return holders, err
 }
 
-// waitOneVIPHolder waits (bounded by the rendered VRRP timers) until exactly
-// one load balancer holds the VIP.
-func (r *Runner) waitOneVIPHolder(ctx context.Context, final bool) error {
-	bound := time.Duration(steps.DetectionBound(r.Cluster, false)+3) * time.Second
-	if final {
-		bound += time.Duration(r.Cluster.VRRP.CheckInterval*(r.Cluster.VRRP.CheckRise+1)) * time.Second
-	}
-	deadline := time.Now().Add(bound)
-	var last []string
-	for {
-		h, err := r.VIPHolders(ctx)
-		if err != nil {
-			return err
-		}
-		if len(h) == 1 {
-			return nil
-		}
-		last = h
-		if time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	if len(last) == 0 {
-		return fmt.Errorf("no load balancer holds the VIP %s after %s", r.Cluster.VIPAddr(), bound)
-	}
-	return fmt.Errorf("split brain: %s all hold the VIP %s (VRRP adverts not getting through?)", strings.Join(last, ", "), r.Cluster.VIPAddr())
-}
-
-// holderLast orders load balancers so the one holding the VIP goes last.
-func (r *Runner) holderLast(lbs []*hostConn) {
-	sort.SliceStable(lbs, func(i, j int) bool {
-		return !lbs[i].snap.HoldsAddr(r.Cluster.VIPAddr()) && lbs[j].snap.HoldsAddr(r.Cluster.VIPAddr())
-	})
-}
-
-// rollbackTouched undoes this run on every host it touched: load balancers
-// first with the VIP holder last, then web hosts in reverse order.
+// rollbackTouched undoes this run on every host it touched, in the
+// playbook's rollback order, each restored host passing its gates (a gate
+// that does not pass is a warning: the files are back either way).
 func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
-	var lbs, webs []*hostConn
+	var touched []*inventory.Host
 	for _, c := range r.conns {
-		if !c.touched {
-			continue
-		}
-		if c.h.HasRole(inventory.RoleLB) {
-			lbs = append(lbs, c)
-		} else {
-			webs = append([]*hostConn{c}, webs...)
+		if c.touched {
+			touched = append(touched, c.h)
 		}
 	}
-	r.holderLast(lbs)
 	ok := true
 	var manual []string
-	for _, c := range append(lbs, webs...) {
+	r.rollbackInOrder(ctx, touched, func(c *hostConn) (bool, error) {
 		if err := r.rollbackHost(ctx, c, r.RunID); err != nil {
 			ok = false
 			manual = append(manual, fmt.Sprintf("%s: %v\n  finish it with: hadeploy rollback %s --run %s --limit %s", c.h.Name, err, r.Cluster.File, r.RunID, c.h.Name))
-			continue
+			return false, err
 		}
 		c.sum.RolledBack = true
-	}
-	// Re-verify: restored web hosts must be back in rotation.
-	for _, c := range webs {
-		if c.sum.RolledBack {
-			if err := r.waitInRotation(ctx, c.h); err != nil {
-				r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "after rollback: " + err.Error()})
+		return true, nil
+	})
+	return ok && len(touched) > 0, manual
+}
+
+// rollbackInOrder restores hosts phase by phase as the playbook orders them;
+// after each host restore changed, its gates must pass before the next goes.
+func (r *Runner) rollbackInOrder(ctx context.Context, hosts []*inventory.Host, restore func(c *hostConn) (bool, error)) {
+	for _, ph := range playbooks.Rollback(r.Cluster, hosts, fleet{r}) {
+		for _, c := range r.connsOf(ph.Hosts) {
+			if done, err := restore(c); !done || err != nil || ph.After == nil {
+				continue
+			}
+			for _, g := range ph.After(c.h) {
+				if err := r.pass(ctx, g); err != nil {
+					r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "after rollback: " + err.Error()})
+				}
 			}
 		}
 	}
-	return ok && len(lbs)+len(webs) > 0, manual
 }
 
 // rollbackHost restores one run on one host: two round trips (read the
@@ -735,16 +764,7 @@ func (r *Runner) Rollback(ctx context.Context, runID string) (*events.Summary, e
 		return nil, fmt.Errorf("run %s is not recorded on any host (see `hadeploy history %s`)", target, r.Cluster.File)
 	}
 	var errs []error
-	var lbs, webs []*hostConn
-	for _, c := range r.conns {
-		if c.h.HasRole(inventory.RoleLB) {
-			lbs = append(lbs, c)
-		} else {
-			webs = append(webs, c)
-		}
-	}
-	r.holderLast(lbs)
-	for _, c := range append(lbs, webs...) {
+	r.rollbackInOrder(cleanupCtx, r.Hosts, func(c *hostConn) (bool, error) {
 		var ids []string
 		for _, run := range c.snap.Runs {
 			if run.ID >= target && run.Status != "rolled-back" {
@@ -756,11 +776,12 @@ func (r *Runner) Rollback(ctx context.Context, runID string) (*events.Summary, e
 			if err := r.rollbackHost(cleanupCtx, c, id); err != nil {
 				errs = append(errs, err)
 				c.sum.Failed++
-				break
+				return false, err
 			}
 			c.sum.Changed++
 		}
-	}
+		return len(ids) > 0, nil
+	})
 	sum.Run = target
 	r.finish(sum, start)
 	if err := errors.Join(errs...); err != nil {

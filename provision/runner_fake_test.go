@@ -226,3 +226,51 @@ func TestDebugLogNeverHoldsSecrets(t *testing.T) {
 		t.Error("expected elided contents in the log")
 	}
 }
+
+// Issue 12: after a failed apply, rollback said "back in rotation" while a
+// load balancer's haproxy still reported the restored host UP from before but
+// redispatched every request to the other server. The gate must wait until a
+// request pinned to the host is answered by the host, on every lb.
+func TestRollbackWaitsUntilTheHostReallyServes(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	probes := 0
+	fc.hosts["lb1"].Rotation = func(sv string) (string, string) {
+		if sv != "web1" {
+			return "UP", sv
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		probes++
+		if probes <= 3 {
+			return "UP", "web2" // UP by its last check, but not serving: redispatched
+		}
+		return "UP", "web1"
+	}
+	fc.c.Web.Port = 8081
+	fc.hosts["web2"].FailStep = "web"
+	_, err := fc.runner("R2").Apply(context.Background())
+	var ae *provision.ApplyError
+	if !errors.As(err, &ae) || !ae.RolledBack {
+		t.Fatalf("want a rolled back ApplyError, got %v", err)
+	}
+	back := map[string]bool{}
+	for _, e := range fc.events {
+		if e.Step == "rotation" && e.Type == events.EvInfo {
+			back[e.Host] = true
+		}
+		if e.Type == events.EvWarning {
+			t.Errorf("warning: %s", e.Message)
+		}
+	}
+	if !back["web1"] || !back["web2"] {
+		t.Errorf("rotation reported for %v, want web1 and web2", back)
+	}
+	if probes < 4 {
+		t.Errorf("web1 declared back in rotation after %d probes, while lb1 still redispatched its requests", probes)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
 )
@@ -15,9 +16,14 @@ type HAProxy struct{}
 func (HAProxy) Name() string                   { return "haproxy" }
 func (HAProxy) Applies(h *inventory.Host) bool { return h.HasRole(inventory.RoleLB) }
 
+// HAProxyCheckTimeout is the rendered "timeout check": how long one health
+// check may wait for an answer, part of every "back in rotation" bound.
+const HAProxyCheckTimeout = 10 * time.Second
+
 // haproxyModel is the typed model the template renders.
 type haproxyModel struct {
 	Socket, Pidfile string
+	CheckTimeoutS   int
 	MaxConn         int
 	Port            int
 	StatsURI        string
@@ -71,7 +77,7 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 func haproxyFor(c *inventory.Cluster, d *distro) (haproxyModel, error) {
 	h := c.HAProxy
 	m := haproxyModel{
-		Socket: d.HAProxySocket, Pidfile: d.HAProxyPidfile, MaxConn: h.MaxConn, Port: h.Port,
+		Socket: d.HAProxySocket, Pidfile: d.HAProxyPidfile, CheckTimeoutS: int(HAProxyCheckTimeout / time.Second), MaxConn: h.MaxConn, Port: h.Port,
 		StatsURI: h.StatsURI, DefaultBackend: h.DefaultBackend,
 	}
 	if h.StatsAuth != nil {

@@ -67,7 +67,7 @@ type sample struct {
 // Run performs every scenario and always restores the master's services.
 func (f *Failover) Run(ctx context.Context) ([]Result, error) {
 	c := f.Cluster
-	holders, err := f.Runner.VIPHolders(ctx)
+	holders, err := vipHolders(ctx, f.Runner, f.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (f *Failover) Run(ctx context.Context) ([]Result, error) {
 		}
 	}
 	// The cluster must be back where it started.
-	end, err := f.Runner.VIPHolders(context.WithoutCancel(ctx))
+	end, err := vipHolders(context.WithoutCancel(ctx), f.Runner, f.Cluster)
 	if err != nil || len(end) != 1 || end[0] != master {
 		return out, fmt.Errorf("after the test the VIP is on %v, expected it back on %s", end, master)
 	}
@@ -153,7 +153,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	go func() { // sampler: who holds the VIP, every 200 ms
 		defer wg.Done()
 		for loopCtx.Err() == nil {
-			h, err := f.Runner.VIPHolders(loopCtx)
+			h, err := vipHolders(loopCtx, f.Runner, f.Cluster)
 			if err == nil {
 				mu.Lock()
 				holds = append(holds, sample{at: time.Now(), holders: h})

@@ -2,8 +2,10 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +52,30 @@ func TestCatchingUp(t *testing.T) {
 	}
 	if Failed([]Check{{OK: true}, {}, {}}) != 2 {
 		t.Error("Failed miscounts")
+	}
+}
+
+// After both servers of a backend were DOWN, haproxy answered 8 requests in
+// a row from one server before alternating (issue 12): the check must still
+// see every server, and still fail when one never answers.
+func TestRoundRobinToleratesTheBurstAfterRecovery(t *testing.T) {
+	want := map[string]bool{"web1": true, "web2": true}
+	seq := func(bodies ...string) func() (string, error) {
+		i := 0
+		return func() (string, error) {
+			b := bodies[i%len(bodies)]
+			i++
+			return b, nil
+		}
+	}
+	burst := append(strings.Split(strings.Repeat("web2 ", 8), " ")[:8], "web1", "web2")
+	if got, _, ok := roundRobin(want, rrMaxPerServer*2, seq(burst...)); !ok || got["web1"] != 1 {
+		t.Errorf("burst of 8 then alternation: %v ok=%v", got, ok)
+	}
+	if got, _, ok := roundRobin(want, rrMaxPerServer*2, seq("web2")); ok || got["web2"] != 32 {
+		t.Errorf("web1 never answers: %v ok=%v (the sample must stay bounded)", got, ok)
+	}
+	if _, errs, ok := roundRobin(want, 32, func() (string, error) { return "", fmt.Errorf("refused") }); ok || len(errs) != 1 {
+		t.Errorf("a failed request must fail the check at once: %v", errs)
 	}
 }

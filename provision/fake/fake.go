@@ -30,6 +30,10 @@ type Host struct {
 	Lock string
 	// FailStep makes the step script for this step fail at the service stage.
 	FailStep string
+	// Rotation answers a load balancer's rotation probe about server sv: its
+	// haproxy status and the host that answers a request pinned to sv.
+	// Default: "UP", answered by sv itself.
+	Rotation func(sv string) (status, answeredBy string)
 
 	mu      sync.Mutex
 	backups map[string]*string // path → content before the run (nil = absent)
@@ -162,8 +166,25 @@ func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provi
 		h.Lock = ""
 		return ok(""), nil
 	case strings.Contains(s, "'show stat'"):
-		// Every server is UP in the fake haproxy.
-		return ok(""), nil
+		sv := regexp.MustCompile(`-v sv=(\S+)`).FindStringSubmatch(s)[1]
+		st, by := "UP", sv
+		if h.Rotation != nil {
+			st, by = h.Rotation(sv)
+		}
+		h.Log = append(h.Log, "rotation "+sv)
+		out := "==stat web " + st + "\n"
+		if strings.Contains(s, "==reach") {
+			out += "==reach " + by + "\n"
+		}
+		return ok(out), nil
+	case strings.Contains(s, "grep -qF"):
+		vip := regexp.MustCompile(`grep -qF ' (\S+)/'`).FindStringSubmatch(s)[1]
+		for _, a := range h.Addrs {
+			if strings.HasPrefix(a, vip+"/") {
+				return ok("==holds\n"), nil
+			}
+		}
+		return ok("==free\n"), nil
 	case strings.Contains(s, "ip -o -4 addr show"):
 		var b strings.Builder
 		for _, a := range h.Addrs {

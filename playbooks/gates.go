@@ -1,0 +1,204 @@
+package playbooks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hadeploy/hadeploy/facts"
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/shell"
+	"github.com/hadeploy/hadeploy/steps"
+)
+
+// Gate is a condition the engine waits for after a host changed: it runs
+// Probe on every observer, in parallel, and asks Passed about the outputs,
+// again and again until it holds or Bound runs out. The engine knows nothing
+// of what a gate checks; the bound comes from the rendered configuration.
+type Gate struct {
+	Name      string // reported as the event's step, e.g. "rotation"
+	Host      string // the host the gate is about
+	Observers []*inventory.Host
+	Probe     func(observer *inventory.Host) *shell.Script
+	// Passed reads each observer's output (by host name); why says what is
+	// still missing, for the error once Bound is spent.
+	Passed func(out map[string]string) (ok bool, why string)
+	Bound  time.Duration
+	OK     string // the message once passed
+}
+
+// GateInterval is how often the engine probes a gate that has not passed.
+const GateInterval = 250 * time.Millisecond
+
+// inRotation is what an operator means by "back in rotation": on every load
+// balancer whose haproxy runs, the web host is UP in each backend that has it
+// (not "UP 2/3" on its way down), and a request sent through that load
+// balancer, pinned to the host by its SERVERID cookie, is answered by the host
+// itself. The request is the proof that matters: haproxy keeps a server UP
+// until fall checks have failed, so "UP" alone can be a server that stopped
+// serving since the last check (haproxy then redispatches the request).
+func inRotation(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, f Fleet) Gate {
+	hp := c.HAProxy
+	// Worst case once the host serves again: a check in flight against the
+	// old state runs until its timeout, then rise checks inter apart.
+	bound := steps.HAProxyCheckTimeout + time.Duration(hp.CheckInter*(hp.Rise+1))*time.Millisecond + 3*time.Second
+	hostHeader, pinned := routeTo(c, h)
+	return Gate{
+		Name: "rotation", Host: h.Name, Observers: lbs, Bound: bound,
+		OK: "back in rotation on every load balancer",
+		Probe: func(lb *inventory.Host) *shell.Script {
+			s := &shell.Script{}
+			s.Line(`echo 'show stat' | timeout 3 socat stdio %s 2>/dev/null | awk -F, -v sv=%s '$2==sv {print "==stat " $1 " " $18}'`,
+				"UNIX-CONNECT:"+steps.StatsSocket(f.Facts(lb.Name).Family), h.Name)
+			if pinned {
+				req := fmt.Sprintf("%s %s HTTP/1.0\r\nHost: %s\r\nCookie: SERVERID=%s\r\n\r\n", c.HealthMethod(), c.HealthPath(), hostHeader, h.Name)
+				s.Line(`printf '==reach %%s\n' "$(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$0; printf "%%s" "$1" >&3; tail -n 1 <&3' %s %s 2>/dev/null | tr -d '\r')"`,
+					fmt.Sprint(hp.Port), req)
+			}
+			return s
+		},
+		Passed: func(out map[string]string) (bool, string) {
+			var why []string
+			for _, lb := range sortedNames(out) {
+				if w := rotationProblem(out[lb], h.Name, pinned); w != "" {
+					why = append(why, lb+": "+w)
+				}
+			}
+			return len(why) == 0, strings.Join(why, "; ")
+		},
+	}
+}
+
+// rotationProblem reads one load balancer's probe output ("" = in rotation).
+func rotationProblem(out, host string, pinned bool) string {
+	var states []string
+	seen, reached := false, ""
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "==stat "); ok {
+			seen = true
+			if backend, st, _ := strings.Cut(rest, " "); st != "UP" {
+				states = append(states, fmt.Sprintf("%s in %s", orNone(st), backend))
+			}
+		} else if rest, ok := strings.CutPrefix(l, "==reach "); ok {
+			reached = strings.TrimSpace(rest)
+		}
+	}
+	switch {
+	case !seen:
+		return "haproxy does not report " + host
+	case len(states) > 0:
+		return "haproxy reports " + host + " " + strings.Join(states, ", ")
+	case pinned && reached != host:
+		return fmt.Sprintf("a request pinned to %s was answered by %q (haproxy redispatched it)", host, reached)
+	}
+	return ""
+}
+
+// routeTo finds a Host header whose request reaches a backend that has h, so
+// the probe can pin a request to h; false when no such plain route exists
+// (the health path itself is routed elsewhere by a path suffix).
+func routeTo(c *inventory.Cluster, h *inventory.Host) (string, bool) {
+	for _, rt := range c.HAProxy.Routes {
+		for _, suf := range rt.PathSuffix {
+			if strings.HasSuffix(c.HealthPath(), suf) {
+				return "", false
+			}
+		}
+	}
+	has := func(name string) bool {
+		b := c.Backend(name)
+		if b == nil {
+			return false
+		}
+		for _, s := range b.Servers {
+			if s.Host == h.Name {
+				return true
+			}
+		}
+		return false
+	}
+	if has(c.HAProxy.DefaultBackend) {
+		return "127.0.0.1", true
+	}
+	for _, rt := range c.HAProxy.Routes {
+		if rt.Host != "" && has(rt.Backend) {
+			return rt.Host, true
+		}
+	}
+	return "", false
+}
+
+// oneVIPHolder: exactly one load balancer holds the VIP, bounded by the
+// rendered VRRP timers (plus the tracker's rise once it must first see a
+// freshly started haproxy).
+func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate {
+	bound := time.Duration(steps.DetectionBound(c, false)+3) * time.Second
+	if final {
+		bound += time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1)) * time.Second
+	}
+	vip := c.VIPAddr()
+	return Gate{
+		Name: "vip", Observers: lbs, Bound: bound, OK: "exactly one load balancer holds the VIP " + vip,
+		Probe: func(*inventory.Host) *shell.Script {
+			s := &shell.Script{}
+			s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo ==holds; else echo ==free; fi`, " "+vip+"/")
+			return s
+		},
+		Passed: func(out map[string]string) (bool, string) {
+			var holders []string
+			for _, lb := range sortedNames(out) {
+				if strings.Contains(out[lb], "==holds") {
+					holders = append(holders, lb)
+				}
+			}
+			switch len(holders) {
+			case 1:
+				return true, ""
+			case 0:
+				return false, "no load balancer holds the VIP " + vip
+			}
+			return false, fmt.Sprintf("split brain: %s all hold the VIP %s (VRRP adverts not getting through?)", strings.Join(holders, ", "), vip)
+		},
+	}
+}
+
+// runningHAProxy lists the load balancers whose haproxy was running when the
+// run began: only they can report a web host in rotation.
+func runningHAProxy(hosts []*inventory.Host, f Fleet) []*inventory.Host {
+	var out []*inventory.Host
+	for _, h := range hosts {
+		if h.HasRole(inventory.RoleLB) && f.Active(h.Name, "haproxy") {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func sortedNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no state)"
+	}
+	return s
+}
+
+// Fleet is what the playbook may ask of the hosts, as the run's snapshot saw
+// them; the engine implements it.
+type Fleet interface {
+	// Connected lists the hosts this run talks to (all, or --limit's).
+	Connected() []*inventory.Host
+	Facts(host string) facts.Facts
+	Active(host, unit string) bool
+	HoldsAddr(host, addr string) bool
+	// Changing reports whether the plan changes step on host.
+	Changing(host, step string) bool
+}
