@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	mathrand "math/rand/v2"
 	"net"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -59,7 +56,7 @@ const (
 var handshakeSlots = make(chan struct{}, MaxConcurrentHandshakes)
 
 // SSHTransport is a Transport over one SSH connection (through its ProxyJump
-// hops, if any), reused by every Run and by one lazily opened SFTP client.
+// hops, if any), reused by every Run.
 type SSHTransport struct {
 	cfg  SSHConfig
 	name string
@@ -69,14 +66,10 @@ type SSHTransport struct {
 	client *ssh.Client
 	hops   []*ssh.Client // jump host clients, outermost first
 
-	sudo      bool   // login user is not root: wrap commands in sudo
-	sudoPath  string // "sudo"; tests point it elsewhere
-	uploadDir string // where non-root uploads land before sudo moves them: "/tmp"
+	sudo     bool   // login user is not root: wrap commands in sudo
+	sudoPath string // "sudo"; tests point it elsewhere
 
 	roundTrips atomic.Int64
-
-	sftpMu sync.Mutex
-	sftp   *sftp.Client
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -121,14 +114,13 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSHTransport, error) {
 	defer auth.close()
 
 	t := &SSHTransport{
-		cfg:       cfg,
-		name:      cfg.Name,
-		user:      target.user,
-		addr:      target.addr(),
-		sudo:      target.user != "root",
-		sudoPath:  "sudo",
-		uploadDir: "/tmp",
-		closed:    make(chan struct{}),
+		cfg:      cfg,
+		name:     cfg.Name,
+		user:     target.user,
+		addr:     target.addr(),
+		sudo:     target.user != "root",
+		sudoPath: "sudo",
+		closed:   make(chan struct{}),
 	}
 	var prev *ssh.Client
 	for i, ep := range append(hops, target) {
@@ -405,16 +397,10 @@ func (t *SSHTransport) RoundTrips() int64 { return t.roundTrips.Load() }
 // User is the login user on the target.
 func (t *SSHTransport) User() string { return t.user }
 
-// Close closes the SFTP client, the connection and any jump host connections.
+// Close closes the connection and any jump host connections.
 func (t *SSHTransport) Close() error {
 	t.closeOnce.Do(func() {
 		close(t.closed)
-		t.sftpMu.Lock()
-		if t.sftp != nil {
-			t.sftp.Close()
-			t.sftp = nil
-		}
-		t.sftpMu.Unlock()
 		err := t.client.Close()
 		for i := len(t.hops) - 1; i >= 0; i-- {
 			t.hops[i].Close()
@@ -605,322 +591,7 @@ func (t *SSHTransport) killRemote(pgid int64) {
 	}
 }
 
-// runChecked runs an internal command and turns a non-zero exit into an error
-// wrapping errRemoteCommand.
-func (t *SSHTransport) runChecked(ctx context.Context, what, cmd string) error {
-	if t.cfg.Log != nil {
-		t.cfg.Log("%s: run: %s", t.name, cmd)
-	}
-	res, err := t.exec(ctx, cmd, nil)
-	if err != nil {
-		return err
-	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("%s: %w: exit status %d: %s", what, errRemoteCommand, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	return nil
-}
-
 var errTransportClosed = errors.New("ssh: transport is closed")
-
-// sftpClient returns the transport's SFTP client, opening it on first use.
-func (t *SSHTransport) sftpClient() (*sftp.Client, error) {
-	t.sftpMu.Lock()
-	defer t.sftpMu.Unlock()
-	if t.isClosed() {
-		return nil, errTransportClosed
-	}
-	if t.sftp != nil {
-		return t.sftp, nil
-	}
-	c, err := sftp.NewClient(t.client)
-	t.roundTrips.Add(1)
-	if err != nil {
-		return nil, fmt.Errorf("sftp: %w", err)
-	}
-	t.sftp = c
-	return c, nil
-}
-
-// dropSFTP closes c and forgets it if it is still the current client, so the
-// next operation opens a fresh one.
-func (t *SSHTransport) dropSFTP(c *sftp.Client) {
-	t.sftpMu.Lock()
-	defer t.sftpMu.Unlock()
-	if t.sftp == c {
-		t.sftp = nil
-	}
-	c.Close()
-}
-
-// sftpDo runs op with the SFTP client; cancelling ctx aborts it by closing the
-// client. A client that failed at the protocol level is dropped.
-func (t *SSHTransport) sftpDo(ctx context.Context, op func(c *sftp.Client) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c, err := t.sftpClient()
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { t.dropSFTP(c) })
-	err = op(c)
-	if !stop() {
-		return fmt.Errorf("sftp: %w", ctx.Err())
-	}
-	if err != nil {
-		var se *sftp.StatusError
-		if !errors.As(err, &se) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) && !errors.Is(err, errRemoteCommand) {
-			t.dropSFTP(c)
-		}
-	}
-	return err
-}
-
-// errRemoteCommand marks failures of helper commands run during SFTP work.
-var errRemoteCommand = errors.New("remote command failed")
-
-// ReadFile returns a file's content; the error wraps os.ErrNotExist when the
-// file is absent.
-func (t *SSHTransport) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	if t.cfg.Log != nil {
-		t.cfg.Log("%s: read %s", t.name, p)
-	}
-	if t.sudo {
-		data, err := t.readFileSudo(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.name, err)
-		}
-		return data, nil
-	}
-	var data []byte
-	err := t.sftpDo(ctx, func(c *sftp.Client) error {
-		f, err := c.Open(p)
-		t.roundTrips.Add(1)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return &fs.PathError{Op: "read", Path: p, Err: fs.ErrNotExist}
-			}
-			return fmt.Errorf("read %s: %w", p, err)
-		}
-		var buf bytes.Buffer
-		_, err = f.WriteTo(&buf)
-		t.roundTrips.Add(1)
-		cerr := f.Close()
-		t.roundTrips.Add(1)
-		if err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
-		}
-		data = buf.Bytes()
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.name, err)
-	}
-	return data, nil
-}
-
-const enoentMarker = "hadeploy: no such file"
-
-func (t *SSHTransport) readFileSudo(ctx context.Context, p string) ([]byte, error) {
-	script := "if [ -e " + Quote(p) + " ]; then exec cat -- " + Quote(p) + "; fi; echo " + Quote(enoentMarker) + " >&2; exit 66"
-	res, err := t.exec(ctx, script, nil)
-	if err != nil {
-		return nil, err
-	}
-	if res.ExitCode != 0 {
-		if res.ExitCode == 66 && strings.Contains(string(res.Stderr), enoentMarker) {
-			return nil, &fs.PathError{Op: "read", Path: p, Err: fs.ErrNotExist}
-		}
-		return nil, fmt.Errorf("read %s: exit status %d: %s", p, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	return res.Stdout, nil
-}
-
-// WriteFileAtomic writes data to a temp file in p's directory, sets owner
-// ("user:group", "" = leave) and mode, fsyncs and renames it over p. On error
-// the temp file is removed (best effort); p is never partially written.
-func (t *SSHTransport) WriteFileAtomic(ctx context.Context, p string, data []byte, mode os.FileMode, owner string) error {
-	if !path.IsAbs(p) || strings.HasSuffix(p, "/") || path.Base(p) == "." || path.Base(p) == ".." {
-		return fmt.Errorf("%s: write %s: need an absolute file path", t.name, p)
-	}
-	if t.cfg.Log != nil {
-		t.cfg.Log("%s: write %s (%d bytes, mode %04o, owner %q)", t.name, p, len(data), chmodBits(mode), owner)
-	}
-	var err error
-	if t.sudo {
-		err = t.writeFileSudo(ctx, p, data, mode, owner)
-	} else {
-		err = t.writeFileRoot(ctx, p, data, mode, owner)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", t.name, err)
-	}
-	return nil
-}
-
-// tempName is the temp file hadeploy writes next to p.
-func tempName(p string) string {
-	dir, base := path.Split(p)
-	return path.Join(dir, "."+base+".hadeploy-tmp-"+randomHex(8))
-}
-
-func (t *SSHTransport) writeFileRoot(ctx context.Context, p string, data []byte, mode os.FileMode, owner string) error {
-	tmp := tempName(p)
-	return t.sftpDo(ctx, func(c *sftp.Client) (err error) {
-		f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: creating %s: %w", p, tmp, err)
-		}
-		open := true
-		defer func() {
-			if err == nil {
-				return
-			}
-			if open {
-				f.Close()
-				t.roundTrips.Add(1)
-			}
-			c.Remove(tmp)
-			t.roundTrips.Add(1)
-		}()
-		// Owner and mode before any data, so the content is never exposed
-		// under the temp file's default mode.
-		if owner != "" {
-			cmd := Join("chown", "--", owner, tmp) + " && " + Join("chmod", fmt.Sprintf("%04o", chmodBits(mode)), "--", tmp)
-			if err := t.runChecked(ctx, "chown "+owner, cmd); err != nil {
-				return fmt.Errorf("write %s: %w", p, err)
-			}
-		} else {
-			err := f.Chmod(mode)
-			t.roundTrips.Add(1)
-			if err != nil {
-				return fmt.Errorf("write %s: chmod: %w", p, err)
-			}
-		}
-		_, err = f.ReadFrom(bytes.NewReader(data))
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		synced := false
-		if v, ok := c.HasExtension("fsync@openssh.com"); ok && v == "1" {
-			err := f.Sync()
-			t.roundTrips.Add(1)
-			if err != nil {
-				return fmt.Errorf("write %s: fsync: %w", p, err)
-			}
-			synced = true
-		}
-		open = false
-		err = f.Close()
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: close: %w", p, err)
-		}
-		if !synced {
-			if err := t.runChecked(ctx, "sync", Join("sync", "--", tmp)+" 2>/dev/null || sync"); err != nil {
-				return fmt.Errorf("write %s: %w", p, err)
-			}
-		}
-		if _, ok := c.HasExtension("posix-rename@openssh.com"); ok {
-			err = c.PosixRename(tmp, p)
-			t.roundTrips.Add(1)
-			if err != nil {
-				return fmt.Errorf("write %s: rename: %w", p, err)
-			}
-			return nil
-		}
-		if err := t.runChecked(ctx, "rename", Join("mv", "-f", "--", tmp, p)); err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		return nil
-	})
-}
-
-// writeFileSudo uploads as the login user to /tmp, then, as root, copies into
-// a temp file next to p, sets owner and mode, syncs and renames over p.
-func (t *SSHTransport) writeFileSudo(ctx context.Context, p string, data []byte, mode os.FileMode, owner string) error {
-	upload := path.Join(t.uploadDir, ".hadeploy-upload-"+randomHex(12))
-	err := t.sftpDo(ctx, func(c *sftp.Client) (err error) {
-		f, err := c.OpenFile(upload, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: creating %s: %w", p, upload, err)
-		}
-		open := true
-		defer func() {
-			if err != nil {
-				if open {
-					f.Close()
-					t.roundTrips.Add(1)
-				}
-				c.Remove(upload)
-				t.roundTrips.Add(1)
-			}
-		}()
-		err = f.Chmod(0o600)
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: chmod %s: %w", p, upload, err)
-		}
-		_, err = f.ReadFrom(bytes.NewReader(data))
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		open = false
-		err = f.Close()
-		t.roundTrips.Add(1)
-		if err != nil {
-			return fmt.Errorf("write %s: close: %w", p, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	tmp := tempName(p)
-	var b strings.Builder
-	b.WriteString("set -e; umask 077; ")
-	b.WriteString("trap " + Quote("rm -f -- "+Join(upload, tmp)) + " EXIT; ")
-	b.WriteString("set -C; cat -- " + Quote(upload) + " > " + Quote(tmp) + "; set +C; ")
-	if owner != "" {
-		b.WriteString(Join("chown", "--", owner, tmp) + "; ")
-	}
-	b.WriteString(Join("chmod", fmt.Sprintf("%04o", chmodBits(mode)), "--", tmp) + "; ")
-	b.WriteString(Join("sync", "--", tmp) + " 2>/dev/null || sync; ")
-	b.WriteString(Join("mv", "-f", "--", tmp, p))
-	if err := t.runChecked(ctx, "write "+p, b.String()); err != nil {
-		// The script's trap removes the upload; if sudo itself failed it
-		// never ran, so remove it as the login user.
-		if c, cerr := t.sftpClient(); cerr == nil {
-			c.Remove(upload)
-			t.roundTrips.Add(1)
-		}
-		return err
-	}
-	return nil
-}
-
-// chmodBits converts an os.FileMode to the numeric mode chmod takes.
-func chmodBits(m os.FileMode) uint32 {
-	v := uint32(m.Perm())
-	if m&os.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return v
-}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -124,7 +124,6 @@ func startSSHDWith(t *testing.T, opts sshdOptions) *testSSHD {
 			"PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n" +
 			"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
 			"AllowTcpForwarding yes\nUseDNS no\nLogLevel VERBOSE\n" +
-			"Subsystem sftp internal-sftp\n" +
 			// bash sources ~/.bashrc for commands run by sshd unless it is
 			// a nested shell; the host's root .bashrc may be slow (pyenv…).
 			"SetEnv SHLVL=1\n")

@@ -6,7 +6,6 @@ package provision
 import (
 	"context"
 	"io"
-	"os"
 )
 
 // Result is what one remote command produced.
@@ -23,12 +22,6 @@ type Transport interface {
 	// login user is not root). stdin may be nil. A non-zero exit is NOT an
 	// error: err is only for transport failures and timeouts.
 	Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error)
-	// ReadFile returns a file's content; os.ErrNotExist when absent.
-	ReadFile(ctx context.Context, path string) ([]byte, error)
-	// WriteFileAtomic writes via a temp file in the same directory, sets mode
-	// and owner ("user:group"), fsyncs and renames, so readers never see a
-	// partial file.
-	WriteFileAtomic(ctx context.Context, path string, data []byte, mode os.FileMode, owner string) error
 	// RoundTrips is how many network round trips this transport has made.
 	RoundTrips() int64
 	// Name is the inventory host name (for errors).

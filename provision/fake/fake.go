@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -57,12 +56,6 @@ type transport struct {
 func (t *transport) Name() string      { return t.h.HostName }
 func (t *transport) RoundTrips() int64 { return t.rts.Load() }
 func (t *transport) Close() error      { return nil }
-func (t *transport) ReadFile(context.Context, string) ([]byte, error) {
-	return nil, fmt.Errorf("fake: ReadFile unused")
-}
-func (t *transport) WriteFileAtomic(context.Context, string, []byte, os.FileMode, string) error {
-	return fmt.Errorf("fake: WriteFileAtomic unused")
-}
 
 var (
 	heredoc = regexp.MustCompile(`(?s)base64 -d > (\S+) <<'HADEPLOY_EOF'\n(.*?)HADEPLOY_EOF\n`)
