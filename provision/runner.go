@@ -15,10 +15,11 @@ import (
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/steps"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 // DialFunc opens the one connection hadeploy uses for a host.
-type DialFunc func(ctx context.Context, h *inventory.Host) (Transport, error)
+type DialFunc func(ctx context.Context, h *inventory.Host) (transport.Transport, error)
 
 // Runner carries out plan, apply, rollback and history on a set of hosts.
 type Runner struct {
@@ -39,7 +40,7 @@ type Runner struct {
 
 type hostConn struct {
 	h       *inventory.Host
-	t       Transport
+	t       transport.Transport
 	snap    *Snapshot
 	plan    *HostPlan
 	touched bool
@@ -135,7 +136,7 @@ func (r *Runner) Close() {
 }
 
 // exec runs a script on a host through sh, logging it without file contents.
-func (r *Runner) exec(ctx context.Context, c *hostConn, s *Script) (Result, error) {
+func (r *Runner) exec(ctx context.Context, c *hostConn, s *Script) (transport.Result, error) {
 	if r.Log != nil {
 		r.Log("%s: run:\n%s", c.h.Name, r.red.Redact(s.Loggable()))
 	}
@@ -551,7 +552,7 @@ func describe(sp *StepPlan) string {
 
 // failure turns a failed script's output into the message the operator sees:
 // the stage that failed and the checker's own words.
-func failure(res Result) string {
+func failure(res transport.Result) string {
 	out := string(res.Stdout)
 	if i := strings.Index(out, "==fail "); i >= 0 {
 		out = out[i+len("==fail "):]
@@ -843,13 +844,13 @@ func (r *Runner) Snapshot(host string) *Snapshot {
 
 // Exec runs a script on the named host over the runner's connections (for
 // verify and failover-test).
-func (r *Runner) Exec(ctx context.Context, host string, s *Script) (Result, error) {
+func (r *Runner) Exec(ctx context.Context, host string, s *Script) (transport.Result, error) {
 	for _, c := range r.conns {
 		if c.h.Name == host {
 			return r.exec(ctx, c, s)
 		}
 	}
-	return Result{}, fmt.Errorf("%s: not connected", host)
+	return transport.Result{}, fmt.Errorf("%s: not connected", host)
 }
 
 // elideFiles drops the base64 file contents of a snapshot from logs: they

@@ -12,6 +12,7 @@ import (
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/provision/fake"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 type cluster struct {
@@ -38,7 +39,7 @@ func (fc *cluster) runner(id string) *provision.Runner {
 	return &provision.Runner{
 		Cluster: fc.c, Hosts: fc.c.Hosts, RunID: id, Meta: "tester",
 		Sink: provision.SinkFunc(func(e provision.Event) { fc.mu.Lock(); fc.events = append(fc.events, e); fc.mu.Unlock() }),
-		Dial: func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+		Dial: func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
 			return fc.hosts[h.Name].Transport(), nil
 		},
 	}

@@ -1,4 +1,4 @@
-package provision
+package transport
 
 import (
 	"bytes"
@@ -433,15 +433,15 @@ const becomeWrapper = `while IFS= read -r hadeploy_line; do [ "$hadeploy_line" =
 // cancelled command can be killed: OpenSSH refuses "signal" requests for root
 // sessions, and closing the channel does not stop the command.
 func (t *SSHTransport) remoteCommand(cmd, pidToken string) (remote string, prefix io.Reader) {
-	report := Join("printf", "%s%s\\n", pidToken) + ` "$$" >&2` + "\n"
+	report := join("printf", "%s%s\\n", pidToken) + ` "$$" >&2` + "\n"
 	if !t.sudo {
 		return report + cmd, nil
 	}
 	if t.cfg.BecomePassword == "" {
-		return report + "exec " + Join(t.sudoPath, "-n", "sh", "-c", cmd), nil
+		return report + "exec " + join(t.sudoPath, "-n", "sh", "-c", cmd), nil
 	}
 	marker := "hadeploy-become-" + randomHex(12)
-	return report + "exec " + Join(t.sudoPath, "-S", "-p", "", "sh", "-c", becomeWrapper, "sh", marker, cmd),
+	return report + "exec " + join(t.sudoPath, "-S", "-p", "", "sh", "-c", becomeWrapper, "sh", marker, cmd),
 		strings.NewReader(t.cfg.BecomePassword + "\n" + marker + "\n")
 }
 
@@ -582,7 +582,7 @@ func (t *SSHTransport) killRemote(pgid int64) {
 	defer cancel()
 	p := strconv.FormatInt(pgid, 10)
 	// No "--": dash's kill rejects it; "-9 -PGID" works in every shell.
-	cmd := Join("kill", "-9", "-"+p) + " 2>/dev/null || " + Join("kill", "-9", p) + " 2>/dev/null; true"
+	cmd := join("kill", "-9", "-"+p) + " 2>/dev/null || " + join("kill", "-9", p) + " 2>/dev/null; true"
 	if t.cfg.Log != nil {
 		t.cfg.Log("%s: run: %s", t.name, cmd)
 	}

@@ -1,7 +1,9 @@
-// Package provision talks to hosts: the SSH transport, facts, the runner that
-// plans and applies steps, backups, the per-host journal and the lock. It is the
-// only package that opens connections.
-package provision
+// Package transport runs commands on one host over SSH: dialing through
+// ProxyJump hops, authentication (agent, identity files, passphrase prompt),
+// ~/.ssh/config resolution, known_hosts checking, exec with sudo wrapping and
+// kill on cancel. It imports nothing else of hadeploy, so it can be tested and
+// reasoned about alone; what to run is provision's business.
+package transport
 
 import (
 	"context"

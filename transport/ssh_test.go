@@ -1,4 +1,4 @@
-package provision
+package transport
 
 import (
 	"bytes"
@@ -344,13 +344,13 @@ func TestSSHQuoteRoundTrip(t *testing.T) {
 func checkQuoteRoundTrip(t *testing.T, tr Transport) {
 	t.Helper()
 	for _, v := range hostileValues {
-		res := mustRun(t, tr, "printf %s "+Quote(v))
+		res := mustRun(t, tr, "printf %s "+quote(v))
 		if res.ExitCode != 0 || string(res.Stdout) != v {
-			t.Errorf("printf %%s Quote(%q) = %q (exit %d, stderr %q)", v, res.Stdout, res.ExitCode, res.Stderr)
+			t.Errorf("printf %%s quote(%q) = %q (exit %d, stderr %q)", v, res.Stdout, res.ExitCode, res.Stderr)
 		}
 	}
 	// All at once, through Join.
-	res := mustRun(t, tr, "printf '%s\\0' "+Join(hostileValues...))
+	res := mustRun(t, tr, "printf '%s\\0' "+join(hostileValues...))
 	if got := strings.Split(string(res.Stdout), "\x00"); len(got) != len(hostileValues)+1 || strings.Join(got[:len(got)-1], "\x00") != strings.Join(hostileValues, "\x00") {
 		t.Errorf("Join round trip: %q", res.Stdout)
 	}
@@ -505,8 +505,8 @@ func fakeSudo(t *testing.T, password string) (path string, setMode func(string),
 	pwFile := filepath.Join(dir, "password")
 	os.WriteFile(pwFile, []byte(password), 0o600)
 	script := `#!/bin/sh
-printf '%s\n' "$*" >> ` + Quote(argvLog) + `
-mode=$(cat ` + Quote(modeFile) + ` 2>/dev/null)
+printf '%s\n' "$*" >> ` + quote(argvLog) + `
+mode=$(cat ` + quote(modeFile) + ` 2>/dev/null)
 stdin=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -520,7 +520,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -n "$stdin" ] && [ "$mode" = prompt ]; then
   IFS= read -r pw || exit 1
-  [ "$pw" = "$(cat ` + Quote(pwFile) + `)" ] || { echo "fake sudo: wrong password" >&2; exit 1; }
+  [ "$pw" = "$(cat ` + quote(pwFile) + `)" ] || { echo "fake sudo: wrong password" >&2; exit 1; }
 fi
 exec "$@"
 `

@@ -1,4 +1,4 @@
-package provision
+package transport
 
 // A real OpenSSH sshd for tests: started on 127.0.0.1 on a free port with a
 // throwaway host key and user key in t.TempDir(), stopped at the end of the

@@ -1,4 +1,4 @@
-package provision
+package transport
 
 import (
 	"crypto/ed25519"
@@ -39,7 +39,7 @@ func (e *HostKeyUnknownError) Error() string {
 	}
 	return fmt.Sprintf("host key for %s is unknown (not in %s); the server offered %s %s. "+
 		"Check that fingerprint out of band, then re-run with --accept-new-host-keys, or record it with: ssh-keyscan -p %s %s >> %s",
-		e.Host, searched, e.KeyType, e.Fingerprint, port, Quote(host), Quote(e.AcceptFile))
+		e.Host, searched, e.KeyType, e.Fingerprint, port, quote(host), quote(e.AcceptFile))
 }
 
 // KnownHostKey is one key a known_hosts file holds for a host.
@@ -73,7 +73,7 @@ func (e *HostKeyChangedError) Error() string {
 	return fmt.Sprintf("HOST KEY CHANGED for %s: the server offered %s %s but known_hosts expects %s. "+
 		"Someone could be intercepting the connection (man-in-the-middle); if the host was really reinstalled, "+
 		"remove the old key with: ssh-keygen -R %s",
-		e.Host, e.KeyType, e.Fingerprint, strings.Join(exp, ", "), Quote(e.Host))
+		e.Host, e.KeyType, e.Fingerprint, strings.Join(exp, ", "), quote(e.Host))
 }
 
 // hostKeyDB checks server keys against known_hosts files.
