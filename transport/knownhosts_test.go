@@ -1,15 +1,20 @@
 package transport
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,4 +91,114 @@ func TestKnownHostsRecordKeepsLinesSeparate(t *testing.T) {
 	if got := strings.Split(strings.TrimSpace(string(data)), "\n"); len(got) != 2 || !strings.HasPrefix(got[1], "[b]:2222 ssh-ed25519 ") {
 		t.Errorf("known_hosts after accept: %q", data)
 	}
+}
+
+func TestSSHUnknownHostRefused(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	cfg := s.Config("newbox")
+	cfg.KnownHostsFiles = []string{filepath.Join(s.Dir, "empty_known_hosts")}
+	_, err := DialSSH(context.Background(), cfg)
+	var unknown *HostKeyUnknownError
+	if !errors.As(err, &unknown) {
+		t.Fatalf("want *HostKeyUnknownError, got %v", err)
+	}
+	fp := ssh.FingerprintSHA256(s.HostKey)
+	msg := err.Error()
+	t.Logf("unknown host error: %s", msg)
+	for _, want := range []string{"newbox: ", fp, "--accept-new-host-keys", "ssh-keyscan -p " + strconv.Itoa(s.Port)} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if unknown.Fingerprint != fp {
+		t.Errorf("Fingerprint = %s, want %s", unknown.Fingerprint, fp)
+	}
+	if _, err := os.Stat(cfg.KnownHostsFiles[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("known_hosts must not be written without AcceptNewHostKeys: %v", err)
+	}
+}
+
+func TestSSHAcceptNewHostKeys(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	cfg := s.Config("fresh")
+	kh := filepath.Join(s.Dir, "sub", "known_hosts")
+	cfg.KnownHostsFiles = []string{kh}
+	cfg.AcceptNewHostKeys = true
+	var logs []string
+	cfg.Log = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	tr := dialTest(t, cfg)
+	mustRun(t, tr, "true")
+	tr.Close()
+
+	data, err := os.ReadFile(kh)
+	if err != nil {
+		t.Fatalf("known_hosts not written: %v", err)
+	}
+	want := knownhosts.Line([]string{knownhosts.Normalize(s.HostPort())}, s.HostKey) + "\n"
+	if string(data) != want {
+		t.Errorf("known_hosts = %q, want %q", data, want)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), ssh.FingerprintSHA256(s.HostKey)) {
+		t.Errorf("acceptance not logged: %q", logs)
+	}
+
+	// Second dial: the recorded key is used, nothing is appended.
+	cfg.AcceptNewHostKeys = false
+	tr2 := dialTest(t, cfg)
+	mustRun(t, tr2, "true")
+	if data2, _ := os.ReadFile(kh); !bytes.Equal(data, data2) {
+		t.Errorf("known_hosts changed on second dial: %q", data2)
+	}
+}
+
+func TestSSHChangedHostKeyRefused(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ssh.NewPublicKey(pub)
+	kh := filepath.Join(s.Dir, "changed_known_hosts")
+	content := "# old key\n" + knownhosts.Line([]string{knownhosts.Normalize(s.HostPort())}, other) + "\n"
+	if err := os.WriteFile(kh, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config("db1")
+	cfg.KnownHostsFiles = []string{kh}
+	cfg.AcceptNewHostKeys = true // must not matter for a changed key
+	_, err := DialSSH(context.Background(), cfg)
+	var changed *HostKeyChangedError
+	if !errors.As(err, &changed) {
+		t.Fatalf("want *HostKeyChangedError, got %v", err)
+	}
+	msg := err.Error()
+	t.Logf("changed key error: %s", msg)
+	for _, want := range []string{"db1: ", ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if data, _ := os.ReadFile(kh); string(data) != content {
+		t.Errorf("known_hosts modified for a changed key: %q", data)
+	}
+	var unknown *HostKeyUnknownError
+	if errors.As(err, &unknown) {
+		t.Error("a changed key must not be reported as unknown")
+	}
+}
+
+// A server with an ed25519 and an RSA host key, known_hosts holding only the
+// RSA one (hashed): the client must ask for RSA instead of failing.
+func TestSSHHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
+	isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{RSAHostKey: true})
+	kh := filepath.Join(s.Dir, "rsa_known_hosts")
+	hashed := knownhosts.HashHostname(knownhosts.Normalize(s.HostPort()))
+	if err := os.WriteFile(kh, []byte(knownhosts.Line([]string{hashed}, s.HostKeys[1])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config("multi")
+	cfg.KnownHostsFiles = []string{kh}
+	tr := dialTest(t, cfg)
+	mustRun(t, tr, "true")
 }
