@@ -34,7 +34,7 @@ func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (R
 
 func (t *SSHTransport) execOpts(ctx context.Context, cmd string, stdin io.Reader, killOnCancel bool) (Result, error) {
 	if t.isClosed() {
-		return Result{}, errTransportClosed
+		return Result{}, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, fmt.Errorf("run: %w", err)
@@ -159,8 +159,6 @@ func (s *pidSniffer) flush() {
 	s.dst.Write(s.buf)
 	s.buf = nil
 }
-
-var errTransportClosed = errors.New("ssh: transport is closed")
 
 func randomHex(n int) string {
 	b := make([]byte, n)

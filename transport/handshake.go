@@ -21,11 +21,7 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 	addr := ep.addr()
 	signers := auth.signers(ep)
 	if len(signers) == 0 {
-		msg := "no SSH key to authenticate with: no ssh-agent keys (SSH_AUTH_SOCK) and no usable identity file (~/.ssh/id_ed25519, id_ecdsa, id_rsa, inventory or ssh_config IdentityFile)"
-		if len(auth.notes) > 0 {
-			msg += "; " + strings.Join(auth.notes, "; ")
-		}
-		return nil, fmt.Errorf("ssh %s@%s: %s", ep.user, addr, msg)
+		return nil, auth.fail(fmt.Sprintf("ssh %s@%s: no SSH key to authenticate with: no ssh-agent keys (SSH_AUTH_SOCK) and no usable identity file (~/.ssh/id_ed25519, id_ecdsa, id_rsa, inventory or ssh_config IdentityFile)", ep.user, addr), nil)
 	}
 
 	select {
@@ -148,11 +144,7 @@ func (t *SSHTransport) handshakeOnce(ctx context.Context, prev *ssh.Client, ep e
 		case hostKeyErr != nil:
 			return nil, false, fmt.Errorf("ssh %s: %w", addr, hostKeyErr)
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			msg := fmt.Sprintf("ssh %s@%s: authentication failed (offered %d key(s))", ep.user, addr, len(signers))
-			if len(auth.notes) > 0 {
-				msg += "; " + strings.Join(auth.notes, "; ")
-			}
-			return nil, false, fmt.Errorf("%s: %w", msg, err)
+			return nil, false, auth.fail(fmt.Sprintf("ssh %s@%s: authentication failed (offered %d key(s))", ep.user, addr, len(signers)), err)
 		case config.HostKeyAlgorithms != nil && strings.Contains(err.Error(), "no common algorithm for host key"):
 			return nil, false, fmt.Errorf("ssh %s: the server offers none of the host key types known_hosts holds for it (%s): %w",
 				addr, strings.Join(config.HostKeyAlgorithms, ", "), err)

@@ -225,7 +225,7 @@ func TestSSHCloseAndConnectErrors(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := tr.Run(context.Background(), "true", nil); err == nil || !strings.HasPrefix(err.Error(), "closer: ") {
+	if _, err := tr.Run(context.Background(), "true", nil); !errors.Is(err, ErrClosed) || !strings.HasPrefix(err.Error(), "closer: ") {
 		t.Errorf("Run after Close: %v", err)
 	}
 

@@ -7,7 +7,22 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
+)
+
+// Errors to test for with errors.Is. A refused host key is a typed error
+// instead, for its details: *HostKeyUnknownError or *HostKeyChangedError
+// (errors.As). A timeout wraps context.DeadlineExceeded, a cancelled Run
+// context.Canceled.
+var (
+	// ErrClosed: the transport was closed before the call.
+	ErrClosed = errors.New("ssh: transport is closed")
+	// ErrNoTerminal: an encrypted identity file was not used because there
+	// is no terminal to ask its passphrase on (the message says to load it
+	// into ssh-agent). Authentication errors wrap it when that is why no key
+	// was left, or why signing failed.
+	ErrNoTerminal = errors.New("no terminal to ask for the passphrase")
 )
 
 // Result is what one remote command produced.
