@@ -110,8 +110,7 @@ func (r *Runner) Connect(ctx context.Context) error {
 			start := time.Now()
 			t, err := r.Dial(ctx, h)
 			if err != nil {
-				// The transport's errors already name the host.
-				errs[i] = err
+				errs[i] = fmt.Errorf("%s: %w", h.Name, err)
 				return
 			}
 			r.conns[i] = &hostConn{h: h, t: t, sum: HostSummary{Host: h.Name}}
@@ -136,15 +135,13 @@ func (r *Runner) Close() {
 }
 
 // exec runs a script on a host through sh, logging it without file contents.
+// Its errors, like the transport's, do not name the host: callers add it once
+// with the stage that failed.
 func (r *Runner) exec(ctx context.Context, c *hostConn, s *Script) (transport.Result, error) {
 	if r.Log != nil {
 		r.Log("%s: run:\n%s", c.h.Name, r.red.Redact(s.Loggable()))
 	}
 	res, err := c.t.Run(ctx, "/bin/sh", strings.NewReader(s.String()))
-	if err != nil {
-		// Callers name the host and the stage; drop the transport's prefix.
-		err = &bareError{err: err, msg: strings.TrimPrefix(err.Error(), c.h.Name+": ")}
-	}
 	if r.Log != nil {
 		r.Log("%s: exit %d\nstdout:\n%s\nstderr:\n%s", c.h.Name, res.ExitCode, r.red.Redact(tail(elideFiles(string(res.Stdout)), 4000)), r.red.Redact(tail(string(res.Stderr), 4000)))
 	}
@@ -479,10 +476,13 @@ func (r *Runner) waitInRotation(ctx context.Context, h *inventory.Host) error {
 ' ' '); [ "$st" = "UP " ] && exit 0; i=$((i+1)); sleep 0.25; done; echo "$st"; exit 1`,
 			strconv.Itoa(int(bound/(250*time.Millisecond))), "UNIX-CONNECT:"+steps.StatsSocket(c.snap.Facts.Family), h.Name)
 		res, err := r.exec(ctx, c, s)
-		if err == nil && res.ExitCode != 0 {
-			err = fmt.Errorf("%s's haproxy still reports %s as %q after %s", c.h.Name, h.Name, strings.TrimSpace(string(res.Stdout)), bound)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.h.Name, err)
 		}
-		return err
+		if res.ExitCode != 0 {
+			return fmt.Errorf("%s's haproxy still reports %s as %q after %s", c.h.Name, h.Name, strings.TrimSpace(string(res.Stdout)), bound)
+		}
+		return nil
 	})
 	if err == nil {
 		r.emit(Event{Type: EvInfo, Host: h.Name, Step: "rotation", Message: "back in rotation on every load balancer", DurationMS: ms(time.Since(t0))})
@@ -806,8 +806,10 @@ func (r *Runner) LockRelease(ctx context.Context) error {
 	s := &Script{}
 	s.Line(`rm -rf %s`, LockDir)
 	return r.parallel(ctx, r.conns, func(ctx context.Context, c *hostConn) error {
-		_, err := r.exec(ctx, c, s)
-		return err
+		if _, err := r.exec(ctx, c, s); err != nil {
+			return fmt.Errorf("%s: release lock: %w", c.h.Name, err)
+		}
+		return nil
 	})
 }
 
@@ -843,14 +845,14 @@ func (r *Runner) Snapshot(host string) *Snapshot {
 }
 
 // Exec runs a script on the named host over the runner's connections (for
-// verify and failover-test).
+// verify and failover-test). Its errors do not name the host, the caller does.
 func (r *Runner) Exec(ctx context.Context, host string, s *Script) (transport.Result, error) {
 	for _, c := range r.conns {
 		if c.h.Name == host {
 			return r.exec(ctx, c, s)
 		}
 	}
-	return transport.Result{}, fmt.Errorf("%s: not connected", host)
+	return transport.Result{}, errors.New("not connected")
 }
 
 // elideFiles drops the base64 file contents of a snapshot from logs: they
@@ -864,15 +866,6 @@ func elideFiles(out string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// bareError is a transport error without its host prefix.
-type bareError struct {
-	err error
-	msg string
-}
-
-func (e *bareError) Error() string { return e.msg }
-func (e *bareError) Unwrap() error { return e.err }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 

@@ -20,18 +20,11 @@ func (t *SSHTransport) Run(ctx context.Context, cmd string, stdin io.Reader) (Re
 	if t.cfg.Log != nil {
 		t.cfg.Log("%s: run: %s", t.name, cmd)
 	}
-	res, err := t.exec(ctx, cmd, stdin)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", t.name, err)
-	}
-	return res, nil
-}
-
-// exec runs cmd (wrapped in sudo if needed); its errors do not name the host.
-func (t *SSHTransport) exec(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
 	return t.execOpts(ctx, cmd, stdin, true)
 }
 
+// execOpts runs cmd wrapped for sudo if needed; killOnCancel is false for the
+// kill command itself, which must not recurse.
 func (t *SSHTransport) execOpts(ctx context.Context, cmd string, stdin io.Reader, killOnCancel bool) (Result, error) {
 	if t.isClosed() {
 		return Result{}, ErrClosed

@@ -106,7 +106,8 @@ func TestSSHUnknownHostRefused(t *testing.T) {
 	fp := ssh.FingerprintSHA256(s.HostKey)
 	msg := err.Error()
 	t.Logf("unknown host error: %s", msg)
-	for _, want := range []string{"newbox: ", fp, "--accept-new-host-keys", "ssh-keyscan -p " + strconv.Itoa(s.Port)} {
+	noHostName(t, err, "newbox")
+	for _, want := range []string{fp, "--accept-new-host-keys", "ssh-keyscan -p " + strconv.Itoa(s.Port)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
@@ -173,7 +174,8 @@ func TestSSHChangedHostKeyRefused(t *testing.T) {
 	}
 	msg := err.Error()
 	t.Logf("changed key error: %s", msg)
-	for _, want := range []string{"db1: ", ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2"} {
+	noHostName(t, err, "db1")
+	for _, want := range []string{ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}

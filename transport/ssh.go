@@ -18,7 +18,7 @@ import (
 // SSHConfig says how to reach one host. Explicit (inventory) values win over
 // ~/.ssh/config, which wins over the defaults.
 type SSHConfig struct {
-	Name              string                           // inventory host name, for errors
+	Name              string                           // inventory host name, for logs and Name(); errors leave it to the caller
 	Address           string                           // IP or DNS name (or an ~/.ssh/config Host alias)
 	Port              int                              // 0 = from ssh_config or 22
 	User              string                           // "" = from ssh_config or "root"
@@ -71,36 +71,37 @@ type SSHTransport struct {
 var _ Transport = (*SSHTransport)(nil)
 
 // DialSSH connects and authenticates to cfg's host (through any ProxyJump hops
-// ~/.ssh/config declares), checking host keys against known_hosts.
+// ~/.ssh/config declares), checking host keys against known_hosts. Its errors,
+// like all of this package's, do not name the host: the caller adds it once.
 func DialSSH(ctx context.Context, cfg SSHConfig) (*SSHTransport, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.Address
 	}
 	if cfg.Address == "" {
-		return nil, fmt.Errorf("%s: ssh: no address", cfg.Name)
+		return nil, errors.New("ssh: no address")
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = defaultConnectTimeout
 	}
 	if strings.ContainsAny(cfg.BecomePassword, "\r\n") {
-		return nil, fmt.Errorf("%s: ssh: the become password cannot contain a newline", cfg.Name)
+		return nil, errors.New("ssh: the become password cannot contain a newline")
 	}
 	home, _ := os.UserHomeDir()
 	settings, err := loadSSHSettings(cfg.SSHConfigFile, home)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		return nil, err
 	}
 	target, err := settings.resolve(cfg.Address, cfg.User, cfg.Port, cfg.IdentityFiles, "root")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		return nil, err
 	}
 	hops, err := settings.jumpHops(cfg.Address)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		return nil, err
 	}
 	hk, err := newHostKeyDB(cfg.KnownHostsFiles, home, cfg.AcceptNewHostKeys, cfg.Log)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		return nil, err
 	}
 	auth := newAuthSource(home, cfg.Log)
 	defer auth.close()
@@ -125,9 +126,9 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSHTransport, error) {
 				t.hops[j].Close()
 			}
 			if i < len(hops) {
-				return nil, fmt.Errorf("%s: jump host %s: %w", cfg.Name, ep.alias, err)
+				return nil, fmt.Errorf("jump host %s: %w", ep.alias, err)
 			}
-			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+			return nil, err
 		}
 		if prev != nil {
 			t.hops = append(t.hops, prev)
@@ -157,7 +158,7 @@ func (t *SSHTransport) Close() error {
 			t.hops[i].Close()
 		}
 		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
-			t.closeErr = fmt.Errorf("%s: closing ssh connection: %w", t.name, err)
+			t.closeErr = fmt.Errorf("closing ssh connection: %w", err)
 		}
 	})
 	return t.closeErr

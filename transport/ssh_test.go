@@ -33,6 +33,15 @@ func dialTest(t *testing.T, cfg SSHConfig) *SSHTransport {
 	return tr
 }
 
+// noHostName checks that err does not carry the inventory name: the caller
+// adds it, once.
+func noHostName(t *testing.T, err error, name string) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), name) {
+		t.Errorf("error names the host %q, the caller's job: %v", name, err)
+	}
+}
+
 func mustRun(t *testing.T, tr Transport, cmd string) Result {
 	t.Helper()
 	res, err := tr.Run(context.Background(), cmd, nil)
@@ -121,9 +130,10 @@ func TestSSHAgentAuth(t *testing.T) {
 	// Without agent nor keys, the error says why.
 	t.Setenv("SSH_AUTH_SOCK", "")
 	_, err = DialSSH(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "agent-host: ") || !strings.Contains(err.Error(), "no SSH key") {
+	if err == nil || !strings.Contains(err.Error(), "no SSH key") {
 		t.Errorf("dial without keys: %v", err)
 	}
+	noHostName(t, err, "agent-host")
 }
 
 func TestSSHRoundTrips(t *testing.T) {
@@ -225,16 +235,20 @@ func TestSSHCloseAndConnectErrors(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := tr.Run(context.Background(), "true", nil); !errors.Is(err, ErrClosed) || !strings.HasPrefix(err.Error(), "closer: ") {
+	_, err := tr.Run(context.Background(), "true", nil)
+	if !errors.Is(err, ErrClosed) {
 		t.Errorf("Run after Close: %v", err)
 	}
+	noHostName(t, err, "closer")
 
 	// Nothing listening.
 	cfg := s.Config("down")
 	cfg.Port = freePort(t)
-	if _, err := DialSSH(context.Background(), cfg); err == nil || !strings.HasPrefix(err.Error(), "down: ") {
+	_, err = DialSSH(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "connect") {
 		t.Errorf("dial to a closed port: %v", err)
 	}
+	noHostName(t, err, "down")
 
 	// A server that accepts but never speaks: the connect timeout covers
 	// the handshake.
@@ -257,9 +271,10 @@ func TestSSHCloseAndConnectErrors(t *testing.T) {
 	cfg.ConnectTimeout = 300 * time.Millisecond
 	start := time.Now()
 	_, err = DialSSH(context.Background(), cfg)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "mute: ") {
+	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("dial to a mute server: %v", err)
 	}
+	noHostName(t, err, "mute")
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("connect timeout took %s", d)
 	}

@@ -41,7 +41,8 @@ type Transport interface {
 	Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error)
 	// RoundTrips is how many network round trips this transport has made.
 	RoundTrips() int64
-	// Name is the inventory host name (for errors).
+	// Name is the inventory host name. Errors do not carry it: callers name
+	// the host once, with what they were doing.
 	Name() string
 	Close() error
 }
