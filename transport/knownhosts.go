@@ -72,8 +72,27 @@ func (e *HostKeyChangedError) Error() string {
 	}
 	return fmt.Sprintf("HOST KEY CHANGED for %s: the server offered %s %s but known_hosts expects %s. "+
 		"Someone could be intercepting the connection (man-in-the-middle); if the host was really reinstalled, "+
-		"remove the old key with: ssh-keygen -R %s",
-		e.Host, e.KeyType, e.Fingerprint, strings.Join(exp, ", "), quote(e.Host))
+		"remove the old key with: %s",
+		e.Host, e.KeyType, e.Fingerprint, strings.Join(exp, ", "), e.removeCommand())
+}
+
+// removeCommand is the ssh-keygen command line that drops the recorded keys.
+// It names each file with -f: without it ssh-keygen edits ~/.ssh/known_hosts
+// only, while the key may sit in the inventory's known_hosts file.
+func (e *HostKeyChangedError) removeCommand() string {
+	var cmds []string
+	seen := map[string]bool{}
+	for _, k := range e.Expected {
+		if k.File == "" || seen[k.File] {
+			continue
+		}
+		seen[k.File] = true
+		cmds = append(cmds, join("ssh-keygen", "-R", e.Host, "-f", k.File))
+	}
+	if len(cmds) == 0 {
+		return join("ssh-keygen", "-R", e.Host)
+	}
+	return strings.Join(cmds, " && ")
 }
 
 // hostKeyDB checks server keys against known_hosts files.

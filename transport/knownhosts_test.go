@@ -65,11 +65,28 @@ func TestHostKeyAlgorithms(t *testing.T) {
 	var changed *HostKeyChangedError
 	if err := cb("web.example.com:22", fakeAddr("192.0.2.1:22"), rk); !errors.As(err, &changed) || len(changed.Expected) != 1 || changed.Host != "web.example.com" {
 		t.Errorf("changed key: %v", err)
+	} else if hint := "ssh-keygen -R web.example.com -f " + kh; !strings.HasSuffix(err.Error(), hint) {
+		t.Errorf("changed key hint %q, want it to end with %q", err, hint)
 	}
 	cb = db.callback(endpoint{host: "new.example.com", port: 22}, &failure)
 	var unknown *HostKeyUnknownError
 	if err := cb("new.example.com:22", fakeAddr("192.0.2.2:22"), ed); !errors.As(err, &unknown) || unknown.AcceptFile != kh {
 		t.Errorf("unknown key: %v", err)
+	}
+}
+
+// The hint names the file that holds the old key: "ssh-keygen -R HOST"
+// alone would edit ~/.ssh/known_hosts, not the inventory's file.
+func TestHostKeyChangedHintNamesTheFile(t *testing.T) {
+	e := &HostKeyChangedError{Host: "[10.0.0.1]:2222", Address: "10.0.0.1:2222", KeyType: "ssh-ed25519", Fingerprint: "SHA256:new",
+		Expected: []KnownHostKey{
+			{KeyType: "ssh-ed25519", Fingerprint: "SHA256:old", File: "/srv/cluster/known hosts", Line: 3},
+			{KeyType: "ssh-rsa", Fingerprint: "SHA256:old2", File: "/srv/cluster/known hosts", Line: 4},
+			{KeyType: "ssh-rsa", Fingerprint: "SHA256:old3", File: "/root/.ssh/known_hosts", Line: 1},
+		}}
+	want := "remove the old key with: ssh-keygen -R '[10.0.0.1]:2222' -f '/srv/cluster/known hosts' && ssh-keygen -R '[10.0.0.1]:2222' -f /root/.ssh/known_hosts"
+	if !strings.HasSuffix(e.Error(), want) {
+		t.Errorf("hint:\n%s\nwant it to end with:\n%s", e.Error(), want)
 	}
 }
 
@@ -175,7 +192,8 @@ func TestSSHChangedHostKeyRefused(t *testing.T) {
 	msg := err.Error()
 	t.Logf("changed key error: %s", msg)
 	noHostName(t, err, "db1")
-	for _, want := range []string{ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2"} {
+	for _, want := range []string{ssh.FingerprintSHA256(s.HostKey), ssh.FingerprintSHA256(other), "CHANGED", kh + ":2",
+		"ssh-keygen -R " + quote(knownhosts.Normalize(s.HostPort())) + " -f " + quote(kh)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
