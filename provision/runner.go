@@ -17,10 +17,11 @@ import (
 	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 // DialFunc opens the one connection hadeploy uses for a host.
-type DialFunc func(ctx context.Context, h *inventory.Host) (Transport, error)
+type DialFunc func(ctx context.Context, h *inventory.Host) (transport.Transport, error)
 
 // Runner carries out plan, apply, rollback and history on a set of hosts.
 type Runner struct {
@@ -41,7 +42,7 @@ type Runner struct {
 
 type hostConn struct {
 	h       *inventory.Host
-	t       Transport
+	t       transport.Transport
 	snap    *Snapshot
 	plan    *HostPlan
 	touched bool
@@ -111,8 +112,7 @@ func (r *Runner) Connect(ctx context.Context) error {
 			start := time.Now()
 			t, err := r.Dial(ctx, h)
 			if err != nil {
-				// The transport's errors already name the host.
-				errs[i] = err
+				errs[i] = fmt.Errorf("%s: %w", h.Name, err)
 				return
 			}
 			r.conns[i] = &hostConn{h: h, t: t, sum: events.HostSummary{Host: h.Name}}
@@ -137,15 +137,13 @@ func (r *Runner) Close() {
 }
 
 // exec runs a script on a host through sh, logging it without file contents.
-func (r *Runner) exec(ctx context.Context, c *hostConn, s *shell.Script) (Result, error) {
+// Its errors, like the transport's, do not name the host: callers add it once
+// with the stage that failed.
+func (r *Runner) exec(ctx context.Context, c *hostConn, s *shell.Script) (transport.Result, error) {
 	if r.Log != nil {
 		r.Log("%s: run:\n%s", c.h.Name, r.red.Redact(s.Loggable()))
 	}
 	res, err := c.t.Run(ctx, "/bin/sh", strings.NewReader(s.String()))
-	if err != nil {
-		// Callers name the host and the stage; drop the transport's prefix.
-		err = &bareError{err: err, msg: strings.TrimPrefix(err.Error(), c.h.Name+": ")}
-	}
 	if r.Log != nil {
 		r.Log("%s: exit %d\nstdout:\n%s\nstderr:\n%s", c.h.Name, res.ExitCode, r.red.Redact(tail(elideFiles(string(res.Stdout)), 4000)), r.red.Redact(tail(string(res.Stderr), 4000)))
 	}
@@ -624,7 +622,7 @@ func describe(sp *StepPlan) string {
 
 // failure turns a failed script's output into the message the operator sees:
 // the stage that failed and the checker's own words.
-func failure(res Result) string {
+func failure(res transport.Result) string {
 	out := string(res.Stdout)
 	if i := strings.Index(out, "==fail "); i >= 0 {
 		out = out[i+len("==fail "):]
@@ -828,8 +826,10 @@ func (r *Runner) LockRelease(ctx context.Context) error {
 	s := &shell.Script{}
 	s.Line(`rm -rf %s`, LockDir)
 	return r.parallel(ctx, r.conns, func(ctx context.Context, c *hostConn) error {
-		_, err := r.exec(ctx, c, s)
-		return err
+		if _, err := r.exec(ctx, c, s); err != nil {
+			return fmt.Errorf("%s: release lock: %w", c.h.Name, err)
+		}
+		return nil
 	})
 }
 
@@ -865,14 +865,14 @@ func (r *Runner) Snapshot(host string) *Snapshot {
 }
 
 // Exec runs a script on the named host over the runner's connections (for
-// verify and failover-test).
-func (r *Runner) Exec(ctx context.Context, host string, s *shell.Script) (Result, error) {
+// verify and failover-test). Its errors do not name the host, the caller does.
+func (r *Runner) Exec(ctx context.Context, host string, s *shell.Script) (transport.Result, error) {
 	for _, c := range r.conns {
 		if c.h.Name == host {
 			return r.exec(ctx, c, s)
 		}
 	}
-	return Result{}, fmt.Errorf("%s: not connected", host)
+	return transport.Result{}, errors.New("not connected")
 }
 
 // elideFiles drops the base64 file contents of a snapshot from logs: they
@@ -886,15 +886,6 @@ func elideFiles(out string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// bareError is a transport error without its host prefix.
-type bareError struct {
-	err error
-	msg string
-}
-
-func (e *bareError) Error() string { return e.msg }
-func (e *bareError) Unwrap() error { return e.err }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/provision/fake"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 type cluster struct {
@@ -39,7 +41,7 @@ func (fc *cluster) runner(id string) *provision.Runner {
 	return &provision.Runner{
 		Cluster: fc.c, Hosts: fc.c.Hosts, RunID: id, Meta: "tester",
 		Sink: events.SinkFunc(func(e events.Event) { fc.mu.Lock(); fc.events = append(fc.events, e); fc.mu.Unlock() }),
-		Dial: func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+		Dial: func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
 			return fc.hosts[h.Name].Transport(), nil
 		},
 	}
@@ -272,5 +274,55 @@ func TestRollbackWaitsUntilTheHostReallyServes(t *testing.T) {
 	}
 	if probes < 4 {
 		t.Errorf("web1 declared back in rotation after %d probes, while lb1 still redispatched its requests", probes)
+	}
+}
+
+// brokenConn fails every Run like a dropped SSH connection: with an error that
+// does not name the host, as transport errors never do.
+type brokenConn struct{ transport.Transport }
+
+func (brokenConn) Run(context.Context, string, io.Reader) (transport.Result, error) {
+	return transport.Result{}, fmt.Errorf("ssh: running command: %w", io.EOF)
+}
+
+// The runner names the host in a transport error once, with the stage.
+func TestTransportErrorsNameTheHostOnce(t *testing.T) {
+	fc := newCluster(t)
+	ctx := context.Background()
+	dial := func(fail string, dialErr error) provision.DialFunc {
+		return func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
+			tr := fc.hosts[h.Name].Transport()
+			switch {
+			case h.Name != fail:
+				return tr, nil
+			case dialErr != nil:
+				return nil, dialErr
+			}
+			return brokenConn{tr}, nil
+		}
+	}
+	cases := []struct {
+		name string
+		dial provision.DialFunc
+		run  func(r *provision.Runner) error
+		want string
+	}{
+		{"connect", dial("web2", errors.New("ssh root@10.213.47.12:22: connect: connection refused")),
+			func(r *provision.Runner) error { _, err := r.Plan(ctx); return err },
+			"web2: ssh root@10.213.47.12:22: connect: connection refused"},
+		{"snapshot", dial("lb1", nil),
+			func(r *provision.Runner) error { _, err := r.Plan(ctx); return err },
+			"lb1: read host state: ssh: running command: EOF"},
+		{"lock release", dial("lb2", nil),
+			func(r *provision.Runner) error { return r.LockRelease(ctx) },
+			"lb2: release lock: ssh: running command: EOF"},
+	}
+	for _, c := range cases {
+		r := fc.runner("R1")
+		r.Dial = c.dial
+		err := c.run(r)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: error %q, want %q", c.name, err, c.want)
+		}
 	}
 }

@@ -104,10 +104,13 @@ func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error
 	s := &shell.Script{}
 	s.Line(`systemctl %s %s`, verb, unit)
 	res, err := f.Runner.Exec(ctx, host, s)
-	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("%s: systemctl %s %s: %s", host, verb, unit, strings.TrimSpace(string(res.Stderr)))
+	if err != nil {
+		return fmt.Errorf("%s: systemctl %s %s: %w", host, verb, unit, err)
 	}
-	return err
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s: systemctl %s %s: %s", host, verb, unit, strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
 }
 
 func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Result {

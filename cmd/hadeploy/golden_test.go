@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/provision/fake"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,7 +31,7 @@ func fakeLab(t *testing.T) map[string]*fake.Host {
 		hosts[h.Name] = fake.NewDebian(h.Name, h.Address+"/24")
 	}
 	hosts["lb1"].Addrs = append(hosts["lb1"].Addrs, c.VIP)
-	testDial = func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+	testDial = func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
 		return hosts[h.Name].Transport(), nil
 	}
 	newRunID = func() string { return "20261126T120000.000Z" }
@@ -122,7 +122,7 @@ func TestGoldenOutput(t *testing.T) {
 
 func TestBadInventoryExitsOneWithoutConnecting(t *testing.T) {
 	dialed := false
-	testDial = func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+	testDial = func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
 		dialed = true
 		return nil, nil
 	}

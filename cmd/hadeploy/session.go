@@ -17,6 +17,7 @@ import (
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/transport"
 	"github.com/hadeploy/hadeploy/ui"
 )
 
@@ -122,11 +123,11 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 			s.debug("event %s host=%s step=%s status=%s %s", e.Type, e.Host, e.Step, e.Status, red.Redact(e.Message))
 		}),
 		Log: logf,
-		Dial: func(ctx context.Context, h *inventory.Host) (provision.Transport, error) {
+		Dial: func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
 			if testDial != nil {
 				return testDial(ctx, h)
 			}
-			return provision.DialSSH(ctx, sshConfig(c, h, base, g, become, logf))
+			return transport.DialSSH(ctx, sshConfig(c, h, base, g, become, logf))
 		},
 	}
 	return s, nil
@@ -134,8 +135,8 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 
 // sshConfig merges cluster defaults and host overrides; relative paths are
 // taken from the inventory's folder.
-func sshConfig(c *inventory.Cluster, h *inventory.Host, base string, g *globals, become string, logf func(string, ...any)) provision.SSHConfig {
-	cfg := provision.SSHConfig{
+func sshConfig(c *inventory.Cluster, h *inventory.Host, base string, g *globals, become string, logf func(string, ...any)) transport.SSHConfig {
+	cfg := transport.SSHConfig{
 		Name: h.Name, Address: h.Address, Port: c.SSH.Port, User: c.SSH.User,
 		AcceptNewHostKeys: g.acceptNewHostKeys, BecomePassword: become,
 		ConnectTimeout: time.Duration(c.SSH.ConnectTimeout) * time.Second,

@@ -9,13 +9,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 // Host is one fake machine.
@@ -49,24 +48,18 @@ func NewDebian(name string, addrs ...string) *Host {
 		Packages: map[string]bool{}, Services: map[string]string{}, Addrs: addrs}
 }
 
-// Transport returns a provision.Transport bound to the host.
-func (h *Host) Transport() provision.Transport { return &transport{h: h} }
+// Transport returns a transport.Transport bound to the host.
+func (h *Host) Transport() transport.Transport { return &conn{h: h} }
 
-// transport counts its own round trips, like one SSH connection.
-type transport struct {
+// conn counts its own round trips, like one SSH connection.
+type conn struct {
 	h   *Host
 	rts atomic.Int64
 }
 
-func (t *transport) Name() string      { return t.h.HostName }
-func (t *transport) RoundTrips() int64 { return t.rts.Load() }
-func (t *transport) Close() error      { return nil }
-func (t *transport) ReadFile(context.Context, string) ([]byte, error) {
-	return nil, fmt.Errorf("fake: ReadFile unused")
-}
-func (t *transport) WriteFileAtomic(context.Context, string, []byte, os.FileMode, string) error {
-	return fmt.Errorf("fake: WriteFileAtomic unused")
-}
+func (t *conn) Name() string      { return t.h.HostName }
+func (t *conn) RoundTrips() int64 { return t.rts.Load() }
+func (t *conn) Close() error      { return nil }
 
 var (
 	heredoc = regexp.MustCompile(`(?s)base64 -d > (\S+) <<'HADEPLOY_EOF'\n(.*?)HADEPLOY_EOF\n`)
@@ -75,7 +68,7 @@ var (
 	jfile   = regexp.MustCompile(`(?m)^(?:if \[ -e \S+ \]; then cp -a \S+ (\S+)\.hadeploy-restore|rm -f (\S+)$)`)
 )
 
-func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provision.Result, error) {
+func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.Result, error) {
 	h := t.h
 	t.rts.Add(1)
 	b, _ := io.ReadAll(stdin)
@@ -137,7 +130,7 @@ func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provi
 			h.Services[m[2]] = a + " " + e
 		}
 		if h.FailStep == step {
-			return provision.Result{ExitCode: 12, Stdout: []byte("==fail service " + step + ": not serving after 10s\n")}, nil
+			return transport.Result{ExitCode: 12, Stdout: []byte("==fail service " + step + ": not serving after 10s\n")}, nil
 		}
 		h.journal = append(h.journal, "done "+step)
 		return ok(""), nil
@@ -192,7 +185,7 @@ func (t *transport) Run(ctx context.Context, cmd string, stdin io.Reader) (provi
 		}
 		return ok(b.String()), nil
 	}
-	return provision.Result{ExitCode: 127, Stderr: []byte("fake: unknown program")}, nil
+	return transport.Result{ExitCode: 127, Stderr: []byte("fake: unknown program")}, nil
 }
 
 // SetStatus sets the current run's status (to simulate a crash).
@@ -215,9 +208,9 @@ func (h *Host) startRun(s string) {
 	}
 }
 
-func ok(out string) provision.Result { return provision.Result{Stdout: []byte(out)} }
+func ok(out string) transport.Result { return transport.Result{Stdout: []byte(out)} }
 
-func (h *Host) snapshot(s string) provision.Result {
+func (h *Host) snapshot(s string) transport.Result {
 	var b strings.Builder
 	b.WriteString("==os\n" + h.OSRelease + "==endos\n==hostname " + h.HostName + "\n")
 	for _, m := range regexp.MustCompile(`(?m)^if \[ -f (\S+) \]; then printf '==file`).FindAllStringSubmatch(s, -1) {

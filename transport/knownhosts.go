@@ -1,4 +1,4 @@
-package provision
+package transport
 
 import (
 	"crypto/ed25519"
@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hadeploy/hadeploy/shell"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -40,7 +39,7 @@ func (e *HostKeyUnknownError) Error() string {
 	}
 	return fmt.Sprintf("host key for %s is unknown (not in %s); the server offered %s %s. "+
 		"Check that fingerprint out of band, then re-run with --accept-new-host-keys, or record it with: ssh-keyscan -p %s %s >> %s",
-		e.Host, searched, e.KeyType, e.Fingerprint, port, shell.Quote(host), shell.Quote(e.AcceptFile))
+		e.Host, searched, e.KeyType, e.Fingerprint, port, Quote(host), Quote(e.AcceptFile))
 }
 
 // KnownHostKey is one key a known_hosts file holds for a host.
@@ -73,8 +72,27 @@ func (e *HostKeyChangedError) Error() string {
 	}
 	return fmt.Sprintf("HOST KEY CHANGED for %s: the server offered %s %s but known_hosts expects %s. "+
 		"Someone could be intercepting the connection (man-in-the-middle); if the host was really reinstalled, "+
-		"remove the old key with: ssh-keygen -R %s",
-		e.Host, e.KeyType, e.Fingerprint, strings.Join(exp, ", "), shell.Quote(e.Host))
+		"remove the old key with: %s",
+		e.Host, e.KeyType, e.Fingerprint, strings.Join(exp, ", "), e.removeCommand())
+}
+
+// removeCommand is the ssh-keygen command line that drops the recorded keys.
+// It names each file with -f: without it ssh-keygen edits ~/.ssh/known_hosts
+// only, while the key may sit in the inventory's known_hosts file.
+func (e *HostKeyChangedError) removeCommand() string {
+	var cmds []string
+	seen := map[string]bool{}
+	for _, k := range e.Expected {
+		if k.File == "" || seen[k.File] {
+			continue
+		}
+		seen[k.File] = true
+		cmds = append(cmds, Join("ssh-keygen", "-R", e.Host, "-f", k.File))
+	}
+	if len(cmds) == 0 {
+		return Join("ssh-keygen", "-R", e.Host)
+	}
+	return strings.Join(cmds, " && ")
 }
 
 // hostKeyDB checks server keys against known_hosts files.

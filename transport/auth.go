@@ -1,4 +1,4 @@
-package provision
+package transport
 
 import (
 	"bytes"
@@ -8,15 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
 )
-
-// errNoTerminal means an encrypted key's passphrase cannot be asked for.
-var errNoTerminal = errors.New("no terminal to ask for the passphrase")
 
 // Hooks for the passphrase prompt, replaced by tests.
 var (
@@ -33,11 +31,11 @@ var (
 	askPassphrase = func(file string) ([]byte, error) {
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {
-			return nil, errNoTerminal
+			return nil, ErrNoTerminal
 		}
 		defer tty.Close()
 		if !term.IsTerminal(int(tty.Fd())) {
-			return nil, errNoTerminal
+			return nil, ErrNoTerminal
 		}
 		fmt.Fprintf(tty, "hadeploy: enter passphrase for key %s: ", file)
 		pass, err := term.ReadPassword(int(tty.Fd()))
@@ -144,6 +142,10 @@ type authSource struct {
 	home  string
 	log   func(format string, args ...any)
 	notes []string // why keys were skipped, shown when authentication fails
+	// noTerminal: a key was skipped, or could not sign, for want of a
+	// terminal to ask its passphrase; authentication errors then wrap
+	// ErrNoTerminal.
+	noTerminal bool
 
 	agents map[string]*agentKeys // by socket path
 }
@@ -169,6 +171,33 @@ func (a *authSource) note(format string, args ...any) {
 		a.log("%s", msg)
 	}
 }
+
+// fail is the error for a failed authentication: msg, the notes on skipped
+// keys, then the server's refusal (nil when no key was offered).
+func (a *authSource) fail(msg string, refusal error) error {
+	if len(a.notes) > 0 {
+		msg += "; " + strings.Join(a.notes, "; ")
+	}
+	e := &authError{msg: msg}
+	if a.noTerminal {
+		e.causes = append(e.causes, ErrNoTerminal)
+	}
+	if refusal != nil {
+		e.msg += ": " + refusal.Error()
+		e.causes = append(e.causes, refusal)
+	}
+	return e
+}
+
+// authError keeps the message fail built (the notes explain a missing
+// terminal in their own words) while errors.Is still finds its causes.
+type authError struct {
+	msg    string
+	causes []error
+}
+
+func (e *authError) Error() string   { return e.msg }
+func (e *authError) Unwrap() []error { return e.causes }
 
 // close releases agent connections (they are only needed during handshakes).
 func (a *authSource) close() {
@@ -305,12 +334,16 @@ func (a *authSource) loadIdentity(file string) (ssh.Signer, error) {
 	d, cached := decrypted.keys[file]
 	decrypted.Unlock()
 	if cached {
+		if errors.Is(d.err, ErrNoTerminal) {
+			a.noTerminal = true
+		}
 		if d.err != nil {
 			return nil, fmt.Errorf("%v, skipped", d.err)
 		}
 		return d.signer, nil
 	}
 	if !terminalAvailable() {
+		a.noTerminal = true
 		return nil, fmt.Errorf("identity file %s is encrypted and there is no terminal to ask its passphrase: skipped (load it into ssh-agent with ssh-add)", file)
 	}
 	pub := pme.PublicKey
@@ -324,6 +357,9 @@ func (a *authSource) loadIdentity(file string) (ssh.Signer, error) {
 	if pub == nil {
 		// No public half to offer first: ask now.
 		s, err := decryptKey(file, data)
+		if errors.Is(err, ErrNoTerminal) {
+			a.noTerminal = true
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%v, skipped", err)
 		}

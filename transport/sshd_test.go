@@ -1,4 +1,4 @@
-package provision
+package transport
 
 // A real OpenSSH sshd for tests: started on 127.0.0.1 on a free port with a
 // throwaway host key and user key in t.TempDir(), stopped at the end of the
@@ -124,7 +124,6 @@ func startSSHDWith(t *testing.T, opts sshdOptions) *testSSHD {
 			"PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n" +
 			"PasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
 			"AllowTcpForwarding yes\nUseDNS no\nLogLevel VERBOSE\n" +
-			"Subsystem sftp internal-sftp\n" +
 			// bash sources ~/.bashrc for commands run by sshd unless it is
 			// a nested shell; the host's root .bashrc may be slow (pyenv…).
 			"SetEnv SHLVL=1\n")

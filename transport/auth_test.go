@@ -1,9 +1,10 @@
-package provision
+package transport
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -19,7 +20,7 @@ func stubPassphrase(t *testing.T, haveTerminal bool, passphrase string) *atomic.
 	askPassphrase = func(file string) ([]byte, error) {
 		asked.Add(1)
 		if !haveTerminal {
-			return nil, errNoTerminal
+			return nil, ErrNoTerminal
 		}
 		return []byte(passphrase), nil
 	}
@@ -63,10 +64,14 @@ func TestSSHEncryptedKeyWithoutTerminalSkipped(t *testing.T) {
 	if err == nil {
 		t.Fatal("dial succeeded with only an encrypted key and no terminal")
 	}
-	for _, want := range []string{"noterm: ", keyFile, "no terminal", "ssh-add"} {
+	noHostName(t, err, "noterm")
+	for _, want := range []string{keyFile, "no terminal", "ssh-add"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+	if !errors.Is(err, ErrNoTerminal) {
+		t.Errorf("error does not wrap ErrNoTerminal: %v", err)
 	}
 	if asked.Load() != 0 {
 		t.Error("asked for a passphrase without a terminal")
@@ -76,4 +81,24 @@ func TestSSHEncryptedKeyWithoutTerminalSkipped(t *testing.T) {
 	cfg.IdentityFiles = []string{keyFile, s.UserKey}
 	tr := dialTest(t, cfg)
 	mustRun(t, tr, "true")
+}
+
+// The terminal vanishes between loading the key and signing with it: the
+// handshake fails with ErrNoTerminal in its chain.
+func TestSSHEncryptedKeyTerminalGoneWhenSigning(t *testing.T) {
+	home := isolateSSHEnv(t)
+	s := startSSHDWith(t, sshdOptions{})
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	keyFile := filepath.Join(home, "vanishing_key")
+	signer := writePrivateKey(t, keyFile, priv, "secret")
+	s.Authorize(t, signer.PublicKey())
+	stubPassphrase(t, true, "")
+	askPassphrase = func(string) ([]byte, error) { return nil, ErrNoTerminal }
+
+	cfg := s.Config("gone")
+	cfg.IdentityFiles = []string{keyFile}
+	_, err := DialSSH(context.Background(), cfg)
+	if !errors.Is(err, ErrNoTerminal) {
+		t.Errorf("want ErrNoTerminal in the chain, got %v", err)
+	}
 }
