@@ -1,0 +1,215 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hadeploy/hadeploy/events"
+	"github.com/hadeploy/hadeploy/playbooks"
+	"github.com/hadeploy/hadeploy/transport"
+)
+
+// Apply brings every host to the desired state, or puts every touched host
+// back as it was.
+func (r *Runner) Apply(ctx context.Context) (*events.Summary, error) {
+	start := time.Now()
+	sum := &events.Summary{Command: "apply", Run: r.RunID, Backups: RunDir(r.RunID)}
+	r.emit(events.Event{Type: events.EvRunStarted, Message: "apply " + r.Cluster.File})
+	if err := r.Open(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	// From here on, cleanup must run even if the operator pressed Ctrl-C.
+	cleanupCtx := context.WithoutCancel(ctx)
+	err := r.applyLocked(ctx)
+	if err != nil {
+		aerr := &ApplyError{Err: err}
+		r.emit(events.Event{Type: events.EvError, Message: err.Error()})
+		aerr.RolledBack, aerr.Manual = r.rollbackTouched(cleanupCtx)
+		sum.Failed, sum.RolledBack = true, aerr.RolledBack
+		sum.Next = "hadeploy history " + r.Cluster.File + "   # then fix the cause and run apply again"
+		r.releaseLocks(cleanupCtx, "")
+		r.finish(sum, start)
+		return sum, aerr
+	}
+	r.releaseLocks(cleanupCtx, "ok")
+	r.finish(sum, start)
+	return sum, nil
+}
+
+func (r *Runner) finish(sum *events.Summary, start time.Time) {
+	for _, c := range r.conns {
+		c.sum.RoundTrips = c.t.RoundTrips()
+		sum.Hosts = append(sum.Hosts, c.sum)
+		sum.Changes += c.sum.Changed
+	}
+	sum.DurationMS = ms(time.Since(start))
+	r.emit(events.Event{Type: events.EvSummary, Summary: sum})
+}
+
+func (r *Runner) applyLocked(ctx context.Context) error {
+	if err := r.recoverInterrupted(ctx); err != nil {
+		return err
+	}
+	if err := r.plan(r.conns); err != nil {
+		return err
+	}
+	// Packages first, on every host at once: installing is slow and changes
+	// no served configuration hadeploy manages.
+	var need []*hostConn
+	for _, c := range r.conns {
+		if len(c.plan.Packages) > 0 {
+			need = append(need, c)
+		}
+	}
+	err := r.parallel(ctx, need, func(ctx context.Context, c *hostConn) error {
+		t0 := time.Now()
+		c.touched = true
+		res, err := r.exec(ctx, c, PackagesScript(r.RunID, r.Meta, c.snap.Facts.PkgMgr, c.plan.Packages))
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("%s", failure(res))
+		}
+		if err != nil {
+			c.sum.Failed++
+			r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "packages", Status: events.StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(t0))})
+			return fmt.Errorf("%s: step packages: %w", c.h.Name, err)
+		}
+		c.sum.Changed++
+		r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "packages", Status: events.StatusChanged, Message: "installed " + strings.Join(c.plan.Packages, " "), DurationMS: ms(time.Since(t0))})
+		if err := r.snapshot(ctx, []*hostConn{c}, false); err != nil {
+			return err
+		}
+		c.snap.LockTaken = true
+		p, err := PlanHost(r.Cluster, c.h, c.snap)
+		c.plan = p
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	for _, ph := range playbooks.Apply(r.Cluster, r.Hosts, fleet{r}) {
+		if err := r.applyPhase(ctx, ph); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyPhase changes the phase's hosts (one at a time when Serial), each
+// passing its gates before the next goes, then the phase's final gates.
+func (r *Runner) applyPhase(ctx context.Context, ph playbooks.Phase) error {
+	var mu sync.Mutex
+	anyChanged := false
+	one := func(ctx context.Context, c *hostConn) error {
+		changed, err := r.applyHost(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			return nil
+		}
+		mu.Lock()
+		anyChanged = true
+		mu.Unlock()
+		if ph.After == nil {
+			return nil
+		}
+		for _, g := range ph.After(c.h) {
+			if err := r.pass(ctx, g); err != nil {
+				return fmt.Errorf("%s: after its change: %w", c.h.Name, err)
+			}
+		}
+		return nil
+	}
+	cs := r.connsOf(ph.Hosts)
+	if ph.Serial {
+		for _, c := range cs {
+			if err := one(ctx, c); err != nil {
+				return err
+			}
+		}
+	} else if err := r.parallel(ctx, cs, one); err != nil {
+		return err
+	}
+	if !anyChanged {
+		return nil
+	}
+	for _, g := range ph.Finally {
+		if err := r.pass(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyHost runs each changed step on one host; one round trip per step.
+func (r *Runner) applyHost(ctx context.Context, c *hostConn) (bool, error) {
+	changed := false
+	t0 := time.Now()
+	defer func() { c.sum.DurationMS += ms(time.Since(t0)) }()
+	for _, sp := range c.plan.Steps {
+		ts := time.Now()
+		for _, n := range sp.Notes {
+			r.emit(events.Event{Type: events.EvInfo, Host: c.h.Name, Step: sp.Step, Message: n})
+		}
+		if !sp.Changed() {
+			c.sum.OK++
+			r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: sp.Step, Status: events.StatusOK, DurationMS: ms(time.Since(ts))})
+			continue
+		}
+		for _, fc := range sp.Files {
+			r.emit(events.Event{Type: events.EvChange, Host: c.h.Name, Step: sp.Step, Path: fc.Path, Diff: r.red.Diff(fc)})
+		}
+		c.touched = true
+		res, err := r.exec(ctx, c, StepScript(r.RunID, r.Meta, sp))
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("%s", failure(res))
+		}
+		if err != nil {
+			c.sum.Failed++
+			r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: sp.Step, Status: events.StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(ts))})
+			return changed, fmt.Errorf("%s: step %s: %w", c.h.Name, sp.Step, err)
+		}
+		changed = true
+		c.sum.Changed++
+		r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: sp.Step, Status: events.StatusChanged, Message: describe(sp), DurationMS: ms(time.Since(ts))})
+	}
+	return changed, nil
+}
+
+func describe(sp *StepPlan) string {
+	var parts []string
+	for _, f := range sp.Files {
+		parts = append(parts, "wrote "+f.Path)
+	}
+	for _, s := range sp.Services {
+		if s.Enable {
+			parts = append(parts, "enabled "+s.Name)
+		}
+		if s.Action != "" {
+			parts = append(parts, s.Action+"ed "+s.Name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// failure turns a failed script's output into the message the operator sees:
+// the stage that failed and the checker's own words.
+func failure(res transport.Result) string {
+	out := string(res.Stdout)
+	if i := strings.Index(out, "==fail "); i >= 0 {
+		out = out[i+len("==fail "):]
+	}
+	msg := strings.TrimSpace(out)
+	if e := strings.TrimSpace(string(res.Stderr)); e != "" {
+		msg += "\n" + tail(e, 2000)
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("exit status %d", res.ExitCode)
+	}
+	return msg
+}

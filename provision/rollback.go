@@ -1,0 +1,144 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hadeploy/hadeploy/events"
+	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
+)
+
+// rollbackTouched undoes this run on every host it touched, in the
+// playbook's rollback order, each restored host passing its gates (a gate
+// that does not pass is a warning: the files are back either way).
+func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
+	var touched []*inventory.Host
+	for _, c := range r.conns {
+		if c.touched {
+			touched = append(touched, c.h)
+		}
+	}
+	ok := true
+	var manual []string
+	r.rollbackInOrder(ctx, touched, func(c *hostConn) (bool, error) {
+		if err := r.rollbackHost(ctx, c, r.RunID); err != nil {
+			ok = false
+			manual = append(manual, fmt.Sprintf("%s: %v\n  finish it with: hadeploy rollback %s --run %s --limit %s", c.h.Name, err, r.Cluster.File, r.RunID, c.h.Name))
+			return false, err
+		}
+		c.sum.RolledBack = true
+		return true, nil
+	})
+	return ok && len(touched) > 0, manual
+}
+
+// rollbackInOrder restores hosts phase by phase as the playbook orders them;
+// after each host restore changed, its gates must pass before the next goes.
+func (r *Runner) rollbackInOrder(ctx context.Context, hosts []*inventory.Host, restore func(c *hostConn) (bool, error)) {
+	for _, ph := range playbooks.Rollback(r.Cluster, hosts, fleet{r}) {
+		for _, c := range r.connsOf(ph.Hosts) {
+			if done, err := restore(c); !done || err != nil || ph.After == nil {
+				continue
+			}
+			for _, g := range ph.After(c.h) {
+				if err := r.pass(ctx, g); err != nil {
+					r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "after rollback: " + err.Error()})
+				}
+			}
+		}
+	}
+}
+
+// rollbackHost restores one run on one host: two round trips (read the
+// journal, restore).
+func (r *Runner) rollbackHost(ctx context.Context, c *hostConn, runID string) error {
+	t0 := time.Now()
+	res, err := r.exec(ctx, c, ReadJournalScript(runID))
+	if err != nil {
+		return fmt.Errorf("%s: rollback %s: read journal: %w", c.h.Name, runID, err)
+	}
+	out := string(res.Stdout)
+	if strings.HasPrefix(out, "==norun") {
+		return nil
+	}
+	status, body, _ := strings.Cut(strings.TrimPrefix(out, "==status "), "\n")
+	j := ParseJournal(status, []byte(body))
+	res, err = r.exec(ctx, c, RollbackScript(runID, j))
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("%s", failure(res))
+	}
+	if err != nil {
+		r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "rollback", Status: events.StatusFailed, Message: err.Error(), DurationMS: ms(time.Since(t0))})
+		return fmt.Errorf("%s: rollback %s: %w", c.h.Name, runID, err)
+	}
+	r.emit(events.Event{Type: events.EvStep, Host: c.h.Name, Step: "rollback", Status: events.StatusChanged,
+		Message: fmt.Sprintf("run %s: restored %d files, %d services", runID, len(j.Files), len(j.Services)), DurationMS: ms(time.Since(t0))})
+	return nil
+}
+
+// Rollback restores the cluster to its state before run id (default: the
+// last run that is not already rolled back): every later run is undone too,
+// newest first.
+func (r *Runner) Rollback(ctx context.Context, runID string) (*events.Summary, error) {
+	start := time.Now()
+	sum := &events.Summary{Command: "rollback", Run: r.RunID}
+	if err := r.Open(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cleanupCtx := context.WithoutCancel(ctx)
+	defer r.releaseLocks(cleanupCtx, "")
+	target := runID
+	if target == "" {
+		for _, c := range r.conns {
+			for _, run := range c.snap.Runs {
+				if (run.Status == "ok" || run.Status == "running" || run.Status == "failed") && run.ID > target && run.ID != r.RunID {
+					target = run.ID
+				}
+			}
+		}
+		if target == "" {
+			return nil, errors.New("no run to roll back: no host has a run that is not already rolled back")
+		}
+	}
+	found := false
+	for _, c := range r.conns {
+		for _, run := range c.snap.Runs {
+			found = found || run.ID == target
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("run %s is not recorded on any host (see `hadeploy history %s`)", target, r.Cluster.File)
+	}
+	var errs []error
+	r.rollbackInOrder(cleanupCtx, r.Hosts, func(c *hostConn) (bool, error) {
+		var ids []string
+		for _, run := range c.snap.Runs {
+			if run.ID >= target && run.Status != "rolled-back" {
+				ids = append(ids, run.ID)
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(ids)))
+		for _, id := range ids {
+			if err := r.rollbackHost(cleanupCtx, c, id); err != nil {
+				errs = append(errs, err)
+				c.sum.Failed++
+				return false, err
+			}
+			c.sum.Changed++
+		}
+		return len(ids) > 0, nil
+	})
+	sum.Run = target
+	r.finish(sum, start)
+	if err := errors.Join(errs...); err != nil {
+		sum.Failed = true
+		return sum, err
+	}
+	return sum, nil
+}
