@@ -3,8 +3,9 @@
 // next one goes. The built-in playbook is the article's cluster: web hosts
 // first, one at a time, each back in rotation before the next; then load
 // balancers one at a time, the current VIP holder last, so a bad change never
-// reaches both load balancers and the VIP stays served. The engine in
-// provision runs what this package returns and knows no daemon.
+// reaches both load balancers and the VIP stays served. Gates come from the
+// steps (steps.Gater); the engine in provision runs what this package
+// returns and knows no daemon.
 package playbooks
 
 import (
@@ -22,13 +23,27 @@ type Phase struct {
 	Serial bool
 	// After lists the gates a host of this phase must pass once it changed
 	// (or, in a rollback, once it was restored) before the next host goes.
-	After func(h *inventory.Host) []Gate
+	After func(h *inventory.Host) []steps.Gate
 	// Finally lists the gates to pass once every host of the phase is done,
 	// if any of them changed.
-	Finally []Gate
+	Finally []steps.Gate
 }
 
+// Playbook is what the engine asks: the steps of a host, and the order of an
+// apply and of a rollback with their gates.
+type Playbook interface {
+	StepsFor(h *inventory.Host) []steps.Step
+	Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase
+	Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase
+}
+
+// Cluster is the article's cluster, the built-in playbook.
+type Cluster struct{}
+
 // StepsFor lists the steps for a host, in the order they run.
+func (Cluster) StepsFor(h *inventory.Host) []steps.Step { return StepsFor(h) }
+
+// StepsFor lists the built-in steps for a host, in the order they run.
 func StepsFor(h *inventory.Host) []steps.Step {
 	var out []steps.Step
 	for _, s := range steps.All() {
@@ -42,44 +57,21 @@ func StepsFor(h *inventory.Host) []steps.Step {
 // Apply orders hosts for an apply: web-only hosts, then load balancers with
 // those not holding the VIP first (BACKUPs before the MASTER; on a cold
 // cluster the lowest priority first, the would-be MASTER last).
-func Apply(c *inventory.Cluster, hosts []*inventory.Host, f Fleet) []Phase {
+func (Cluster) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase {
 	web, lb := split(c, hosts, f)
-	rotating := runningHAProxy(f.Connected(), f)
-	// When the load balancers' haproxy config changes too (a new web port),
-	// web hosts cannot be back in rotation before the lb phase.
-	for _, h := range f.Connected() {
-		if h.HasRole(inventory.RoleLB) && f.Changing(h.Name, "haproxy") {
-			rotating = nil
-		}
-	}
-	vipServed := false
-	for _, h := range f.Connected() {
-		vipServed = vipServed || (h.HasRole(inventory.RoleLB) && f.HoldsAddr(h.Name, c.VIPAddr()))
-	}
-	lbs := lbsOf(f.Connected())
 	var out []Phase
 	if len(web) > 0 {
-		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: func(h *inventory.Host) []Gate {
-			if len(rotating) == 0 {
-				return nil
-			}
-			return []Gate{inRotation(c, h, rotating, f)}
+		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: func(h *inventory.Host) []steps.Gate {
+			return ready(gatesAfter(c, h, f, true), f)
 		}})
 	}
 	if len(lb) > 0 {
-		ph := Phase{Name: "lb", Hosts: lb, Serial: true, After: func(h *inventory.Host) []Gate {
-			// Between load balancers, the VIP must stay served.
-			if !vipServed {
-				return nil
-			}
-			g := oneVIPHolder(c, lbs, false)
-			g.Host = h.Name
-			return []Gate{g}
+		ph := Phase{Name: "lb", Hosts: lb, Serial: true, After: func(h *inventory.Host) []steps.Gate {
+			return ready(gatesAfter(c, h, f, true), f)
 		}}
-		// Once load balancers changed, exactly one must hold the VIP at the
-		// end (not with --limit: the others may be changing elsewhere).
+		// Not with --limit: the other hosts may be changing elsewhere.
 		if len(hosts) == len(c.Hosts) {
-			ph.Finally = []Gate{oneVIPHolder(c, lbs, true)}
+			ph.Finally = finalGates(c, lb, f)
 		}
 		out = append(out, ph)
 	}
@@ -87,32 +79,85 @@ func Apply(c *inventory.Cluster, hosts []*inventory.Host, f Fleet) []Phase {
 }
 
 // Rollback orders the hosts a rollback restores: load balancers first with
-// the VIP holder last, then web hosts in reverse order, each back in every
-// running haproxy's rotation before the next.
-func Rollback(c *inventory.Cluster, hosts []*inventory.Host, f Fleet) []Phase {
+// the VIP holder last, then web hosts in reverse order; each restored host
+// passes its steps' gates before the next.
+func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase {
 	web, lb := split(c, hosts, f)
 	for i, j := 0, len(web)-1; i < j; i, j = i+1, j-1 {
 		web[i], web[j] = web[j], web[i]
 	}
-	rotating := runningHAProxy(f.Connected(), f)
+	after := func(h *inventory.Host) []steps.Gate { return gatesAfter(c, h, f, false) }
 	var out []Phase
 	if len(lb) > 0 {
-		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true})
+		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true, After: after})
 	}
 	if len(web) > 0 {
-		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: func(h *inventory.Host) []Gate {
-			if len(rotating) == 0 {
-				return nil
+		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: after})
+	}
+	return out
+}
+
+// gatesAfter collects the gates of h's steps (only of the steps that change
+// on h, in an apply), one per name.
+func gatesAfter(c *inventory.Cluster, h *inventory.Host, f steps.Fleet, changedOnly bool) []steps.Gate {
+	var out []steps.Gate
+	seen := map[string]bool{}
+	for _, st := range StepsFor(h) {
+		g, ok := st.(steps.Gater)
+		if !ok || (changedOnly && !f.Changing(h.Name, st.Name())) {
+			continue
+		}
+		for _, gt := range g.Gates(steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}, f) {
+			if !seen[gt.Name] {
+				seen[gt.Name] = true
+				out = append(out, gt)
 			}
-			return []Gate{inRotation(c, h, rotating, f)}
-		}})
+		}
+	}
+	return out
+}
+
+// finalGates collects the final gates of the steps that change on any of hosts.
+func finalGates(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []steps.Gate {
+	var out []steps.Gate
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		for _, st := range StepsFor(h) {
+			g, ok := st.(steps.FinalGater)
+			if !ok || !f.Changing(h.Name, st.Name()) {
+				continue
+			}
+			for _, gt := range g.FinalGates(steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}, f) {
+				if !seen[gt.Name] {
+					seen[gt.Name] = true
+					out = append(out, gt)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ready drops the gates that cannot pass yet in an apply: those whose
+// observers still have the step they depend on to change (a new web port is
+// in rotation only once haproxy uses it, later in the run).
+func ready(gs []steps.Gate, f steps.Fleet) []steps.Gate {
+	var out []steps.Gate
+	for _, g := range gs {
+		pending := false
+		for _, o := range g.Observers {
+			pending = pending || (g.DependsOn != "" && f.Changing(o.Name, g.DependsOn))
+		}
+		if !pending {
+			out = append(out, g)
+		}
 	}
 	return out
 }
 
 // split sorts hosts into web-only hosts and load balancers, the VIP holder
 // last and otherwise by rising priority.
-func split(c *inventory.Cluster, hosts []*inventory.Host, f Fleet) (web, lb []*inventory.Host) {
+func split(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) (web, lb []*inventory.Host) {
 	for _, h := range hosts {
 		if h.HasRole(inventory.RoleLB) {
 			lb = append(lb, h)
@@ -129,14 +174,4 @@ func split(c *inventory.Cluster, hosts []*inventory.Host, f Fleet) (web, lb []*i
 		return lb[i].Priority < lb[j].Priority
 	})
 	return web, lb
-}
-
-func lbsOf(hosts []*inventory.Host) []*inventory.Host {
-	var out []*inventory.Host
-	for _, h := range hosts {
-		if h.HasRole(inventory.RoleLB) {
-			out = append(out, h)
-		}
-	}
-	return out
 }

@@ -50,7 +50,7 @@ func TestPhasesPutVIPHolderLast(t *testing.T) {
 	}
 	c := cluster(hs)
 	// Cold cluster: lowest priority first, would-be master last.
-	ph := Apply(c, hs, fleet{hosts: hs})
+	ph := Cluster{}.Apply(c, hs, fleet{hosts: hs})
 	if len(ph) != 2 || ph[0].Name != "web" || ph[1].Name != "lb" {
 		t.Fatalf("phases %+v", ph)
 	}
@@ -61,7 +61,7 @@ func TestPhasesPutVIPHolderLast(t *testing.T) {
 		t.Errorf("cold lb order %v", got)
 	}
 	// lb2 holds the VIP after a failover: it goes last.
-	ph = Apply(c, hs, fleet{hosts: hs, holder: "lb2"})
+	ph = Cluster{}.Apply(c, hs, fleet{hosts: hs, holder: "lb2"})
 	if got := names(ph[1].Hosts); got[0] != "both" || got[1] != "lb1" || got[2] != "lb2" {
 		t.Errorf("holder-last order %v", got)
 	}
@@ -69,7 +69,7 @@ func TestPhasesPutVIPHolderLast(t *testing.T) {
 		t.Error("both phases must be serial")
 	}
 	// Rollback: load balancers first (holder last), web hosts in reverse.
-	rb := Rollback(c, hs, fleet{hosts: hs, holder: "lb2"})
+	rb := Cluster{}.Rollback(c, hs, fleet{hosts: hs, holder: "lb2"})
 	if len(rb) != 2 || rb[0].Name != "lb" || rb[1].Name != "web" {
 		t.Fatalf("rollback phases %+v", rb)
 	}
@@ -84,8 +84,9 @@ func TestGates(t *testing.T) {
 		{Name: "lb1", Roles: []string{"lb"}, Priority: 100}, {Name: "lb2", Roles: []string{"lb"}, Priority: 80},
 	}
 	c := cluster(hs)
-	f := fleet{hosts: hs, holder: "lb1", haproxy: map[string]bool{"lb1": true, "lb2": true}}
-	ph := Apply(c, hs, f)
+	f := fleet{hosts: hs, holder: "lb1", haproxy: map[string]bool{"lb1": true, "lb2": true},
+		changing: map[string]bool{"web1/web": true, "lb2/keepalived": true}}
+	ph := Cluster{}.Apply(c, hs, f)
 	gs := ph[0].After(hs[0])
 	if len(gs) != 1 || gs[0].Name != "rotation" || len(gs[0].Observers) != 2 {
 		t.Fatalf("web gates %+v", gs)
@@ -118,13 +119,21 @@ func TestGates(t *testing.T) {
 			t.Errorf("Passed(%q) = %v (%s), want %v", tc.lb1, ok, why, tc.ok)
 		}
 	}
+	// A host whose steps do not change passes no gate.
+	if gs := ph[0].After(hs[1]); len(gs) != 0 {
+		t.Errorf("gates for an unchanged host: %+v", gs)
+	}
 	// A new web port: haproxy changes too, web hosts cannot rotate before it.
-	f.changing = map[string]bool{"lb1/haproxy": true}
-	if gs := Apply(c, hs, f)[0].After(hs[0]); len(gs) != 0 {
+	f.changing["lb1/haproxy"] = true
+	if gs := (Cluster{}).Apply(c, hs, f)[0].After(hs[0]); len(gs) != 0 {
 		t.Errorf("rotation gate while haproxy changes: %+v", gs)
 	}
+	// In a rollback every restored host passes its gates.
+	if gs := (Cluster{}).Rollback(c, hs, f)[1].After(hs[1]); len(gs) != 1 || gs[0].Name != "rotation" {
+		t.Errorf("rollback gates for web2: %+v", gs)
+	}
 	// Load balancers: one VIP holder after each, and at the end.
-	lbph := Apply(c, hs, f)[1]
+	lbph := Cluster{}.Apply(c, hs, f)[1]
 	if gs := lbph.After(hs[3]); len(gs) != 1 || gs[0].Name != "vip" || len(lbph.Finally) != 1 {
 		t.Fatalf("lb gates %+v / %+v", gs, lbph.Finally)
 	}
@@ -139,7 +148,7 @@ func TestGates(t *testing.T) {
 		t.Error("no holder accepted")
 	}
 	// --limit: no final VIP gate.
-	if ph := Apply(c, hs[2:3], fleet{hosts: hs[2:3], holder: "lb1"}); len(ph[0].Finally) != 0 {
+	if ph := (Cluster{}).Apply(c, hs[2:3], fleet{hosts: hs[2:3], holder: "lb1", changing: f.changing}); len(ph[0].Finally) != 0 {
 		t.Error("final VIP gate under --limit")
 	}
 }

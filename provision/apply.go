@@ -83,7 +83,7 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 			return err
 		}
 		c.snap.LockTaken = true
-		p, err := PlanHost(r.Cluster, c.h, c.snap)
+		p, err := PlanHost(r.Cluster, c.h, c.snap, r.playbook().StepsFor)
 		c.plan = p
 		return err
 	})
@@ -91,7 +91,7 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 		return err
 	}
 
-	for _, ph := range playbooks.Apply(r.Cluster, r.Hosts, fleet{r}) {
+	for _, ph := range r.playbook().Apply(r.Cluster, r.Hosts, fleet{r}) {
 		if err := r.applyPhase(ctx, ph); err != nil {
 			return err
 		}

@@ -9,12 +9,12 @@ import (
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/playbooks"
+	"github.com/hadeploy/hadeploy/steps"
 )
 
 // pass waits until gate g holds: its probe runs on every observer at once,
 // every GateInterval, until Passed says yes or the gate's bound is spent.
-func (r *Runner) pass(ctx context.Context, g playbooks.Gate) error {
+func (r *Runner) pass(ctx context.Context, g steps.Gate) error {
 	t0 := time.Now()
 	deadline := t0.Add(g.Bound)
 	obs := r.connsOf(g.Observers)
@@ -45,7 +45,7 @@ func (r *Runner) pass(ctx context.Context, g playbooks.Gate) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(playbooks.GateInterval):
+		case <-time.After(steps.GateInterval):
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/steps"
 	"github.com/pmezard/go-difflib/difflib"
 )
@@ -85,10 +84,10 @@ func (hp *HostPlan) Changes() int {
 }
 
 // PlanHost compares the host's snapshot with what every step wants.
-func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot) (*HostPlan, error) {
+func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor func(*inventory.Host) []steps.Step) (*HostPlan, error) {
 	hp := &HostPlan{Host: h, Snapshot: sn}
 	seenPkg := map[string]bool{}
-	for _, st := range playbooks.StepsFor(h) {
+	for _, st := range stepsFor(h) {
 		d, err := st.Desired(steps.Target{Cluster: c, Host: h, Facts: sn.Facts})
 		if err != nil {
 			return nil, fmt.Errorf("%s: step %s: %w", h.Name, st.Name(), err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/playbooks"
 )
 
 // rollbackTouched undoes this run on every host it touched, in the
@@ -40,7 +39,7 @@ func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
 // rollbackInOrder restores hosts phase by phase as the playbook orders them;
 // after each host restore changed, its gates must pass before the next goes.
 func (r *Runner) rollbackInOrder(ctx context.Context, hosts []*inventory.Host, restore func(c *hostConn) (bool, error)) {
-	for _, ph := range playbooks.Rollback(r.Cluster, hosts, fleet{r}) {
+	for _, ph := range r.playbook().Rollback(r.Cluster, hosts, fleet{r}) {
 		for _, c := range r.connsOf(ph.Hosts) {
 			if done, err := restore(c); !done || err != nil || ph.After == nil {
 				continue

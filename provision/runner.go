@@ -13,6 +13,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 	"github.com/hadeploy/hadeploy/transport"
@@ -33,6 +34,10 @@ type Runner struct {
 	StaleLockMinutes int
 	// Log receives every remote program run (with file contents elided).
 	Log func(format string, args ...any)
+
+	// Playbook orders hosts and names their steps and gates; nil is the
+	// built-in cluster.
+	Playbook playbooks.Playbook
 
 	red   *Redactor
 	conns []*hostConn
@@ -159,7 +164,7 @@ func (r *Runner) snapshot(ctx context.Context, cs []*hostConn, lock bool) error 
 func (r *Runner) plan(cs []*hostConn) error {
 	var errs []error
 	for _, c := range cs {
-		p, err := PlanHost(r.Cluster, c.h, c.snap)
+		p, err := PlanHost(r.Cluster, c.h, c.snap, r.playbook().StepsFor)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -215,4 +220,11 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+func (r *Runner) playbook() playbooks.Playbook {
+	if r.Playbook == nil {
+		return playbooks.Cluster{}
+	}
+	return r.Playbook
 }

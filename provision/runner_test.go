@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/steps"
 )
 
@@ -127,7 +128,7 @@ func TestPlanAndScripts(t *testing.T) {
 			sn.Files["/etc/httpd/conf/httpd.conf"] = FileState{Exists: true, Content: []byte("Listen 80\n"), Mode: 0o644, Owner: "root:root"}
 		}
 		for _, hn := range []string{"lb1", "web1"} {
-			hp, err := PlanHost(c, c.Host(hn), sn)
+			hp, err := PlanHost(c, c.Host(hn), sn, playbooks.StepsFor)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +147,7 @@ func TestPlanNoChangeWhenHostMatches(t *testing.T) {
 	sn := &Snapshot{Files: map[string]FileState{}, Packages: map[string]bool{}, Services: map[string]ServiceState{}}
 	sn.Facts.Family = "debian"
 	// First plan on an empty host: everything changes.
-	hp, err := PlanHost(c, h, sn)
+	hp, err := PlanHost(c, h, sn, playbooks.StepsFor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestPlanNoChangeWhenHostMatches(t *testing.T) {
 			sn.Services[s.Name] = ServiceState{Active: "active", Enabled: "enabled"}
 		}
 	}
-	hp, err = PlanHost(c, h, sn)
+	hp, err = PlanHost(c, h, sn, playbooks.StepsFor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestPlanNoChangeWhenHostMatches(t *testing.T) {
 	}
 	// One weight changes exactly one line of haproxy.cfg and reloads haproxy.
 	c.HAProxy.Backends[0].Servers[1].Weight = 5
-	hp, _ = PlanHost(c, h, sn)
+	hp, _ = PlanHost(c, h, sn, playbooks.StepsFor)
 	if n := hp.Changes(); n != 2 {
 		t.Fatalf("weight change: %d changes, want 2 (file + reload)", n)
 	}
@@ -210,7 +211,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		"/etc/keepalived/keepalived.conf": {Exists: true, Content: []byte("auth_pass OLDSECRET\n"), Mode: 0o640, Owner: "root:root"},
 	}, Packages: map[string]bool{}, Services: map[string]ServiceState{}}
 	sn.Facts.Family = "debian"
-	hp, err := PlanHost(c, c.Host("lb1"), sn)
+	hp, err := PlanHost(c, c.Host("lb1"), sn, playbooks.StepsFor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package playbooks
+package steps
 
 import (
 	"fmt"
@@ -6,10 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/shell"
-	"github.com/hadeploy/hadeploy/steps"
 )
 
 // Gate is a condition the engine waits for after a host changed: it runs
@@ -26,6 +24,10 @@ type Gate struct {
 	Passed func(out map[string]string) (ok bool, why string)
 	Bound  time.Duration
 	OK     string // the message once passed
+	// DependsOn names a step whose pending change on an observer makes the
+	// gate unpassable until that observer changed too (rotation waits on
+	// haproxy: a new web port is only in rotation once haproxy uses it).
+	DependsOn string
 }
 
 // GateInterval is how often the engine probes a gate that has not passed.
@@ -42,15 +44,15 @@ func inRotation(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, 
 	hp := c.HAProxy
 	// Worst case once the host serves again: a check in flight against the
 	// old state runs until its timeout, then rise checks inter apart.
-	bound := steps.HAProxyCheckTimeout + time.Duration(hp.CheckInter*(hp.Rise+1))*time.Millisecond + 3*time.Second
+	bound := HAProxyCheckTimeout + time.Duration(hp.CheckInter*(hp.Rise+1))*time.Millisecond + 3*time.Second
 	hostHeader, pinned := routeTo(c, h)
 	return Gate{
-		Name: "rotation", Host: h.Name, Observers: lbs, Bound: bound,
+		Name: "rotation", Host: h.Name, Observers: lbs, Bound: bound, DependsOn: "haproxy",
 		OK: "back in rotation on every load balancer",
 		Probe: func(lb *inventory.Host) *shell.Script {
 			s := &shell.Script{}
 			s.Line(`echo 'show stat' | timeout 3 socat stdio %s 2>/dev/null | awk -F, -v sv=%s '$2==sv {print "==stat " $1 " " $18}'`,
-				"UNIX-CONNECT:"+steps.StatsSocket(f.Facts(lb.Name).Family), h.Name)
+				"UNIX-CONNECT:"+StatsSocket(f.Facts(lb.Name).Family), h.Name)
 			if pinned {
 				req := fmt.Sprintf("%s %s HTTP/1.0\r\nHost: %s\r\nCookie: SERVERID=%s\r\n\r\n", c.HealthMethod(), c.HealthPath(), hostHeader, h.Name)
 				s.Line(`printf '==reach %%s\n' "$(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$0; printf "%%s" "$1" >&3; tail -n 1 <&3' %s %s 2>/dev/null | tr -d '\r')"`,
@@ -133,7 +135,7 @@ func routeTo(c *inventory.Cluster, h *inventory.Host) (string, bool) {
 // rendered VRRP timers (plus the tracker's rise once it must first see a
 // freshly started haproxy).
 func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate {
-	bound := time.Duration(steps.DetectionBound(c, false)+3) * time.Second
+	bound := time.Duration(DetectionBound(c, false)+3) * time.Second
 	if final {
 		bound += time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1)) * time.Second
 	}
@@ -191,14 +193,50 @@ func orNone(s string) string {
 	return s
 }
 
-// Fleet is what the playbook may ask of the hosts, as the run's snapshot saw
-// them; the engine implements it.
-type Fleet interface {
-	// Connected lists the hosts this run talks to (all, or --limit's).
-	Connected() []*inventory.Host
-	Facts(host string) facts.Facts
-	Active(host, unit string) bool
-	HoldsAddr(host, addr string) bool
-	// Changing reports whether the plan changes step on host.
-	Changing(host, step string) bool
+// Gates: a web host that changed must be back in every running haproxy's
+// rotation before the next one goes.
+func (Web) Gates(t Target, f Fleet) []Gate {
+	lbs := runningHAProxy(f.Connected(), f)
+	if len(lbs) == 0 {
+		return nil
+	}
+	return []Gate{inRotation(t.Cluster, t.Host, lbs, f)}
+}
+
+// Gates: between load balancers, the VIP must stay served (when it was).
+func (Keepalived) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
+
+// Gates: a haproxy reload moves the VIP if the tracker sees it down.
+func (HAProxy) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
+
+// FinalGates: see Keepalived.
+func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalGates(t, f) }
+
+func vipServed(t Target, f Fleet) []Gate {
+	var lbs []*inventory.Host
+	served := false
+	for _, h := range f.Connected() {
+		if h.HasRole(inventory.RoleLB) {
+			lbs = append(lbs, h)
+			served = served || f.HoldsAddr(h.Name, t.Cluster.VIPAddr())
+		}
+	}
+	if !served {
+		return nil
+	}
+	g := oneVIPHolder(t.Cluster, lbs, false)
+	g.Host = t.Host.Name
+	return []Gate{g}
+}
+
+// FinalGates: once load balancers changed, exactly one holds the VIP at the
+// end, allowing the tracker's rise for a freshly started haproxy.
+func (Keepalived) FinalGates(t Target, f Fleet) []Gate {
+	var lbs []*inventory.Host
+	for _, h := range f.Connected() {
+		if h.HasRole(inventory.RoleLB) {
+			lbs = append(lbs, h)
+		}
+	}
+	return []Gate{oneVIPHolder(t.Cluster, lbs, true)}
 }
