@@ -40,6 +40,7 @@ type Runner struct {
 	Playbook playbooks.Playbook
 
 	red   *Redactor
+	reads *steps.Reads // what every snapshot reads, derived once from the steps
 	conns []*hostConn
 }
 
@@ -140,7 +141,14 @@ func (r *Runner) snapshot(ctx context.Context, cs []*hostConn, lock bool) error 
 	if stale <= 0 {
 		stale = 60
 	}
-	script := SnapshotScript(steps.ManagedPaths(r.Cluster), steps.ManagedPackages(), steps.ManagedServices(), lockInfo, stale)
+	if r.reads == nil {
+		rd, err := steps.ReadsFor(r.Cluster, r.Hosts, r.playbook().StepsFor)
+		if err != nil {
+			return err
+		}
+		r.reads = &rd
+	}
+	script := SnapshotScript(r.reads.Paths, r.reads.Packages, r.reads.Services, lockInfo, stale)
 	return r.parallel(ctx, cs, func(ctx context.Context, c *hostConn) error {
 		res, err := r.exec(ctx, c, script)
 		if err != nil {

@@ -326,3 +326,36 @@ func TestTransportErrorsNameTheHostOnce(t *testing.T) {
 		}
 	}
 }
+
+// What the snapshot reads is derived from the steps for every family: on
+// RPM hosts too, a second apply finds nothing to change (a file the snapshot
+// did not read would look absent and be rewritten on every apply).
+func TestSnapshotCoversEveryFamily(t *testing.T) {
+	fc := newCluster(t)
+	for _, h := range fc.c.Hosts {
+		fc.hosts[h.Name] = fake.NewRocky(h.Name, h.Address+"/24")
+	}
+	fc.giveVIP("lb1")
+	sum, err := fc.runner("R1").Apply(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Changes == 0 {
+		t.Fatal("cold apply changed nothing")
+	}
+	if _, ok := fc.hosts["web1"].Files["/etc/httpd/conf/httpd.conf"]; !ok {
+		t.Fatal("httpd.conf not managed on the RPM host")
+	}
+	sum, err = fc.runner("R2").Apply(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Changes != 0 {
+		for _, e := range fc.events {
+			if e.Type == events.EvStep && e.Status == events.StatusChanged {
+				t.Logf("%s %s: %s", e.Host, e.Step, e.Message)
+			}
+		}
+		t.Fatalf("second apply on RPM hosts: %d changes", sum.Changes)
+	}
+}

@@ -116,7 +116,11 @@ func labCluster(t *testing.T) *inventory.Cluster {
 // package installs and a step's apply script.
 func TestPlanAndScripts(t *testing.T) {
 	c := labCluster(t)
-	golden(t, "snapshot.sh", SnapshotScript(steps.ManagedPaths(c), steps.ManagedPackages(), steps.ManagedServices(), "run R by root@here", 60).String())
+	rd, err := steps.ReadsFor(c, c.Hosts, playbooks.StepsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "snapshot.sh", SnapshotScript(rd.Paths, rd.Packages, rd.Services, "run R by root@here", 60).String())
 	golden(t, "packages-apt.sh", PackagesScript("R1", "root@here cmd=apply", "apt", []string{"haproxy", "keepalived"}).String())
 	golden(t, "packages-dnf.sh", PackagesScript("R1", "root@here cmd=apply", "dnf", []string{"httpd", "chrony"}).String())
 	for _, fam := range []string{"debian", "rhel"} {

@@ -25,39 +25,36 @@ type distro struct {
 	HAProxyPidfile string
 	KeepalivedCfg  string
 	RsyslogDropIn  string
-	// RsyslogDistroSnippet is the haproxy package's own rsyslog file, if any.
-	RsyslogDistroSnippet string
-	CronPackage          string
-	CronService          string
-	CronFile             string
-	TimePackage          string
+	CronPackage    string
+	CronService    string
+	CronFile       string
+	TimePackage    string
 	// TimeCommand is the one-shot sync run from cron; %s is the server.
 	TimeCommand string
 	TimeNote    string
 }
 
 var debian = distro{
-	Family:               facts.FamilyDebian,
-	WebPackage:           "apache2",
-	WebService:           "apache2",
-	WebProcess:           "apache2",
-	WebCheck:             "apache2ctl configtest",
-	WebDocRoot:           "/var/www/html",
-	WebPortsFile:         "/etc/apache2/ports.conf",
-	WebVhostFile:         "/etc/apache2/sites-available/000-default.conf",
-	WebLogDir:            "${APACHE_LOG_DIR}",
-	HAProxyCfg:           "/etc/haproxy/haproxy.cfg",
-	HAProxySocket:        "/run/haproxy/admin.sock",
-	HAProxyPidfile:       "/run/haproxy.pid",
-	KeepalivedCfg:        "/etc/keepalived/keepalived.conf",
-	RsyslogDropIn:        "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
-	RsyslogDistroSnippet: "/etc/rsyslog.d/49-haproxy.conf",
-	CronPackage:          "cron",
-	CronService:          "cron",
-	CronFile:             "/etc/cron.d/hadeploy-timesync",
-	TimePackage:          "ntpdate",
-	TimeCommand:          "/usr/sbin/ntpdate -u %s",
-	TimeNote:             "time sync: ntpdate from cron (as in the article; on Debian 12 ntpdate is the ntpsec shim)",
+	Family:         facts.FamilyDebian,
+	WebPackage:     "apache2",
+	WebService:     "apache2",
+	WebProcess:     "apache2",
+	WebCheck:       "apache2ctl configtest",
+	WebDocRoot:     "/var/www/html",
+	WebPortsFile:   "/etc/apache2/ports.conf",
+	WebVhostFile:   "/etc/apache2/sites-available/000-default.conf",
+	WebLogDir:      "${APACHE_LOG_DIR}",
+	HAProxyCfg:     "/etc/haproxy/haproxy.cfg",
+	HAProxySocket:  "/run/haproxy/admin.sock",
+	HAProxyPidfile: "/run/haproxy.pid",
+	KeepalivedCfg:  "/etc/keepalived/keepalived.conf",
+	RsyslogDropIn:  "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
+	CronPackage:    "cron",
+	CronService:    "cron",
+	CronFile:       "/etc/cron.d/hadeploy-timesync",
+	TimePackage:    "ntpdate",
+	TimeCommand:    "/usr/sbin/ntpdate -u %s",
+	TimeNote:       "time sync: ntpdate from cron (as in the article; on Debian 12 ntpdate is the ntpsec shim)",
 }
 
 var rhel = distro{
@@ -103,22 +100,4 @@ func StatsSocket(family string) string {
 		return debian.HAProxySocket
 	}
 	return d.HAProxySocket
-}
-
-func (d *distro) paths() []string {
-	ps := []string{d.WebDocRoot + "/index.html", d.HAProxyCfg, d.KeepalivedCfg, d.RsyslogDropIn, d.CronFile, CheckScript}
-	for _, p := range []string{d.WebPortsFile, d.WebVhostFile, d.WebMainConf, d.RsyslogDistroSnippet} {
-		if p != "" {
-			ps = append(ps, p)
-		}
-	}
-	return ps
-}
-
-func (d *distro) packages() []string {
-	return []string{d.WebPackage, "haproxy", "socat", "keepalived", "rsyslog", d.CronPackage, d.TimePackage}
-}
-
-func (d *distro) services() []string {
-	return []string{d.WebService, "haproxy", "keepalived", "rsyslog", d.CronService}
 }

@@ -95,32 +95,48 @@ func All() []Step {
 	return []Step{Web{}, Rsyslog{}, HAProxy{}, Keepalived{}, TimeSync{}}
 }
 
-// ManagedPaths lists every path any step may manage on either OS family, so
-// the runner can read them all in one round trip before it knows the family.
-func ManagedPaths(c *inventory.Cluster) []string {
-	return union(func(d *distro) []string { return append(d.paths(), healthFile(d, c)) })
+// Reads is what a snapshot must read so that the plan can diff every step:
+// each managed file, package and unit, for every family a host may turn out
+// to be (the snapshot runs before the family is known). It is derived from
+// the steps themselves, so no hand-kept list can miss a file.
+type Reads struct {
+	Paths, Packages, Services []string
 }
 
-// ManagedPackages lists every package name any step may install on either
-// family, so the runner can query them in the same round trip.
-func ManagedPackages() []string { return union((*distro).packages) }
+// Families are the OS families the distro table has a row for.
+var Families = []string{facts.FamilyDebian, facts.FamilyRHEL}
 
-// ManagedServices lists every unit any step may manage.
-func ManagedServices() []string { return union((*distro).services) }
-
-// union merges one list per family, first occurrence first.
-func union(list func(*distro) []string) []string {
+// ReadsFor collects the Reads of every step stepsFor gives each host, under
+// every family.
+func ReadsFor(c *inventory.Cluster, hosts []*inventory.Host, stepsFor func(*inventory.Host) []Step) (Reads, error) {
+	var r Reads
 	seen := map[string]bool{}
-	var out []string
-	for _, fam := range []*distro{&debian, &rhel} {
-		for _, x := range list(fam) {
-			if !seen[x] {
-				seen[x] = true
-				out = append(out, x)
+	add := func(list *[]string, kind, x string) {
+		if !seen[kind+x] {
+			seen[kind+x] = true
+			*list = append(*list, x)
+		}
+	}
+	for _, fam := range Families {
+		for _, h := range hosts {
+			for _, st := range stepsFor(h) {
+				d, err := st.Desired(Target{Cluster: c, Host: h, Facts: facts.Facts{Family: fam}})
+				if err != nil {
+					return r, fmt.Errorf("%s: step %s (%s): %w", h.Name, st.Name(), fam, err)
+				}
+				for _, f := range d.Files {
+					add(&r.Paths, "f", f.Path)
+				}
+				for _, p := range d.Packages {
+					add(&r.Packages, "p", p)
+				}
+				for _, s := range d.Services {
+					add(&r.Services, "s", s.Name)
+				}
 			}
 		}
 	}
-	return out
+	return r, nil
 }
 
 func render(name string, data any) ([]byte, error) {

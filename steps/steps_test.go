@@ -164,11 +164,24 @@ func TestDetectionBound(t *testing.T) {
 	}
 }
 
-func TestManagedPathsCoverBothFamilies(t *testing.T) {
-	ps := strings.Join(ManagedPaths(seedCluster()), " ")
+func TestReadsCoverBothFamilies(t *testing.T) {
+	c := seedCluster()
+	rd, err := ReadsFor(c, c.Hosts, func(h *inventory.Host) []Step {
+		var out []Step
+		for _, s := range All() {
+			if s.Applies(h) {
+				out = append(out, s)
+			}
+		}
+		return out
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := strings.Join(rd.Paths, " ")
 	for _, want := range []string{"/etc/apache2/ports.conf", "/etc/httpd/conf/httpd.conf", "/etc/haproxy/haproxy.cfg", "/etc/keepalived/keepalived.conf", CheckScript} {
 		if !strings.Contains(ps, want) {
-			t.Errorf("ManagedPaths lacks %s", want)
+			t.Errorf("Reads lacks %s", want)
 		}
 	}
 }

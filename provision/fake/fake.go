@@ -42,6 +42,19 @@ type Host struct {
 	Log     []string // every program's first meaningful line, for assertions
 }
 
+// NewRocky returns an empty Rocky Linux 9 host (dnf, rpm).
+func NewRocky(name string, addrs ...string) *Host {
+	h := NewDebian(name, addrs...)
+	h.OSRelease = "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\n"
+	return h
+}
+
+// distroFiles are what installing a package puts in place that a step then
+// edits (RHEL's httpd.conf).
+var distroFiles = map[string]map[string]string{
+	"httpd": {"/etc/httpd/conf/httpd.conf": "ServerRoot \"/etc/httpd\"\nListen 80\nInclude conf.modules.d/*.conf\n"},
+}
+
 // NewDebian returns an empty Debian 12 host.
 func NewDebian(name string, addrs ...string) *Host {
 	return &Host{HostName: name, OSRelease: "ID=debian\nVERSION_ID=\"12\"\n", Files: map[string]string{},
@@ -79,13 +92,18 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 	case strings.Contains(s, `echo "==os"`):
 		h.Log = append(h.Log, "snapshot")
 		return h.snapshot(s), nil
-	case strings.Contains(s, "apt-get -q update"):
+	case strings.Contains(s, "apt-get -q update") || strings.Contains(s, " -y install "):
 		h.Log = append(h.Log, "packages")
 		h.startRun(s)
-		for _, m := range regexp.MustCompile(`install ([^;]*?); }`).FindStringSubmatch(s)[1:] {
+		for _, m := range regexp.MustCompile(`install ([^;)]*?)(?:; }| 2>&1\))`).FindStringSubmatch(s)[1:] {
 			for _, p := range strings.Fields(m) {
 				h.Packages[p] = true
 				h.journal = append(h.journal, "pkg "+p)
+				for path, c := range distroFiles[p] {
+					if _, ok := h.Files[path]; !ok {
+						h.Files[path] = c
+					}
+				}
 			}
 		}
 		return ok(""), nil
@@ -227,6 +245,7 @@ func (h *Host) snapshot(s string) transport.Result {
 		}
 	}
 	if m := regexp.MustCompile(`dpkg-query -W -f='[^']*' ([^&|]*?) 2>`).FindStringSubmatch(s); m != nil {
+		// The same list goes to rpm on RPM hosts; the answer looks alike.
 		for _, p := range strings.Fields(m[1]) {
 			if h.Packages[p] {
 				fmt.Fprintf(&b, "==pkg %s install ok installed\n", p)
