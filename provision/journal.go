@@ -3,6 +3,7 @@ package provision
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,9 @@ type Journal struct {
 	Services []JournalService // first occurrence per unit
 	Packages []string
 	Steps    []string // steps that began
+	// Activations are the commands that made files take effect, replayed
+	// after the files are restored.
+	Activations []string
 }
 
 // JournalFile says how to restore a file.
@@ -57,6 +61,10 @@ func ParseJournal(status string, data []byte) *Journal {
 				}
 				j.Services = append(j.Services, s)
 			}
+		case "activate":
+			if cmd, err := base64.StdEncoding.DecodeString(f[1]); err == nil {
+				j.Activations = append(j.Activations, string(cmd))
+			}
 		case "pkg":
 			j.Packages = append(j.Packages, f[1])
 		case "begin":
@@ -93,6 +101,10 @@ func RollbackScript(runID string, j *Journal) *shell.Script {
 		} else {
 			s.Line(`rm -f %s`, f.Path)
 		}
+	}
+	// Replay the activations with the old files in place.
+	for _, a := range j.Activations {
+		s.Raw(`{ ` + a + `; } >/dev/null 2>&1 || { echo "==fail activate"; rc=1; }`)
 	}
 	for _, sv := range j.Services {
 		switch sv.Active {

@@ -42,6 +42,9 @@ type StepPlan struct {
 	Check    string
 	Listen   *steps.Listen
 	Notes    []string
+	// Activate is the command that makes the files take effect besides the
+	// services (steps.Activator); it runs when a file changed.
+	Activate string
 }
 
 // Changed reports whether the step will change anything.
@@ -117,6 +120,9 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 			if fc.ContentChanged || fc.MetaChanged {
 				sp.Files = append(sp.Files, fc)
 			}
+		}
+		if a, ok := st.(steps.Activator); ok && len(sp.Files) > 0 {
+			sp.Activate = a.Activation(steps.Target{Cluster: c, Host: h, Facts: sn.Facts})
 		}
 		for _, s := range d.Services {
 			cur, known := sn.Services[s.Name]

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"encoding/base64"
 	"fmt"
 	"path"
 	"strconv"
@@ -17,6 +18,7 @@ const (
 	exitValidate = 10
 	exitCheck    = 11
 	exitService  = 12
+	exitActivate = 13
 )
 
 // InitRunScript creates the run's folder on first change.
@@ -97,7 +99,15 @@ func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
 		restoreFiles(s, sp, r)
 		s.Raw(`  echo "==fail check"; printf '%s\n' "$out"; exit ` + strconv.Itoa(exitCheck) + `; fi`)
 	}
-	// 4. Services: journal the state before, then enable/start/reload.
+	// 4. Activation (sysctl --system, …): journaled first, so a rollback
+	// replays it once it restored the files; a failure restores them now.
+	if sp.Activate != "" {
+		s.Line(`echo "activate "%s >> "$R/journal"`, base64.StdEncoding.EncodeToString([]byte(sp.Activate)))
+		s.Raw(`if ! out=$( { ` + sp.Activate + `; } 2>&1); then`)
+		restoreFiles(s, sp, r)
+		s.Raw(`  { ` + sp.Activate + `; } >/dev/null 2>&1; echo "==fail activate"; printf '%s\n' "$out"; exit ` + strconv.Itoa(exitActivate) + `; fi`)
+	}
+	// 5. Services: journal the state before, then enable/start/reload.
 	for _, a := range sp.Services {
 		s.Line(`echo "service "%s" $(systemctl is-active %s 2>/dev/null | head -n1) $(systemctl is-enabled %s 2>/dev/null | head -n1)" >> "$R/journal"`, a.Name, a.Name, a.Name)
 		if a.Enable {
@@ -108,7 +118,7 @@ func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
 				a.Action, a.Name, a.Name, a.Action, a.Name, strconv.Itoa(exitService))
 		}
 	}
-	// 5. Wait until the daemons are active and own their socket (bounded).
+	// 6. Wait until the daemons are active and own their socket (bounded).
 	if sp.Changed() {
 		var conds []string
 		for _, a := range sp.Services {

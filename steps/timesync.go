@@ -2,8 +2,10 @@ package steps
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/shell"
 )
 
 // TimeSync keeps clocks in step on every host: the article's ntpdate cron where
@@ -12,6 +14,18 @@ type TimeSync struct{}
 
 func (TimeSync) Name() string                 { return "timesync" }
 func (TimeSync) Applies(*inventory.Host) bool { return true }
+
+// Checks: the cron line is in place with the inventory's schedule.
+func (TimeSync) Checks(t Target) []Check {
+	d, err := distroFor(t.Facts.Family)
+	if err != nil {
+		return nil
+	}
+	sched := t.Cluster.Time.Schedule
+	return []Check{{Name: "time sync cron in place", Expected: d.CronFile + ": " + sched + " …",
+		Command: "grep -v '^#' " + shell.Quote(d.CronFile) + " | grep -v '='",
+		Judge:   func(out string) bool { return strings.HasPrefix(out, sched+" root ") }}}
+}
 
 type cronModel struct {
 	Schedule, Command string

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -211,9 +212,10 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 		return
 	}
 	var svcs []string
-	cronFile := ""
+	var stepChecks []steps.Check
 	for _, st := range playbooks.StepsFor(h) {
-		d, err := st.Desired(steps.Target{Cluster: c, Host: h, Facts: sn.Facts})
+		t := steps.Target{Cluster: c, Host: h, Facts: sn.Facts}
+		d, err := st.Desired(t)
 		if err != nil {
 			add(Check{Name: "desired state", Host: h.Name, Expected: "computable", Seen: err.Error()})
 			return
@@ -221,15 +223,18 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 		for _, s := range d.Services {
 			svcs = append(svcs, s.Name)
 		}
-		if st.Name() == "timesync" && len(d.Files) > 0 {
-			cronFile = d.Files[0].Path
+		if ck, ok := st.(steps.Checker); ok {
+			stepChecks = append(stepChecks, ck.Checks(t)...)
 		}
 	}
 	s := &shell.Script{}
 	for _, u := range svcs {
 		s.Line(`printf '==svc %%s %%s %%s\n' %s "$(systemctl is-active %s 2>/dev/null)" "$(systemctl is-enabled %s 2>/dev/null)"`, u, u, u)
 	}
-	s.Line(`if [ -f %s ]; then printf '==cron %%s\n' "$(grep -v '^#' %s | grep -v '=' | head -n1)"; else echo "==cron"; fi`, cronFile, cronFile)
+	// Each step's own checks: one line of output each, read by its Judge.
+	for i, ck := range stepChecks {
+		s.Raw(fmt.Sprintf(`printf '==check %d %%s\n' "$( { %s; } 2>&1 | head -n 1)"`, i, ck.Command))
+	}
 	if h.HasRole(inventory.RoleLB) {
 		for _, w := range webs {
 			req := fmt.Sprintf("%s %s HTTP/1.0\r\nHost: %s\r\n\r\n", c.HealthMethod(), c.HealthPath(), w.Address)
@@ -253,9 +258,12 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 			f := strings.Fields(rest + " - -")
 			add(Check{Name: "service running and enabled", Host: h.Name, Expected: f[0] + " active enabled",
 				Seen: strings.Join(f[:3], " "), OK: f[1] == "active" && f[2] == "enabled"})
-		case "==cron":
-			add(Check{Name: "time sync cron in place", Host: h.Name, Expected: cronFile + ": " + c.Time.Schedule + " …",
-				Seen: orNone(rest), OK: strings.HasPrefix(rest, c.Time.Schedule+" root ")})
+		case "==check":
+			n, out, _ := strings.Cut(rest, " ")
+			if i, err := strconv.Atoi(n); err == nil && i < len(stepChecks) {
+				ck := stepChecks[i]
+				add(Check{Name: ck.Name, Host: h.Name, Expected: ck.Expected, Seen: orNone(out), OK: ck.Judge(out)})
+			}
 		case "==reach":
 			name, line, _ := strings.Cut(rest, " ")
 			add(Check{Name: "lb reaches web host", Host: h.Name + "→" + name, Expected: "HTTP 200", Seen: orNone(line),

@@ -40,6 +40,8 @@ type Host struct {
 	status  string
 	runID   string
 	Log     []string // every program's first meaningful line, for assertions
+	// Programs holds every program the host was sent, whole.
+	Programs []string
 }
 
 // NewRocky returns an empty Rocky Linux 9 host (dnf, rpm).
@@ -88,6 +90,7 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 	s := string(b)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.Programs = append(h.Programs, s)
 	switch {
 	case strings.Contains(s, `echo "==os"`):
 		h.Log = append(h.Log, "snapshot")
@@ -132,6 +135,9 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 				}
 			}
 			h.Files[m[2]] = c
+		}
+		for _, m := range regexp.MustCompile(`echo "activate "(\S+) >>`).FindAllStringSubmatch(s, -1) {
+			h.journal = append(h.journal, "activate "+m[1])
 		}
 		for _, m := range sysctl.FindAllStringSubmatch(s, -1) {
 			prev := h.Services[m[2]]
