@@ -69,7 +69,7 @@ type VRRP struct {
 	VirtualRouterID int `yaml:"virtual_router_id"`
 	AdvertInt       int `yaml:"advert_int"`
 	// AuthPass is the VRRP PASS authentication (1..8 printable ASCII). Secret.
-	AuthPass string `yaml:"auth_pass"`
+	AuthPass string `yaml:"auth_pass" secret:"true"`
 	// CheckWeight is subtracted from a node's priority while its haproxy is down.
 	CheckWeight int `yaml:"check_weight"`
 	// CheckInterval and CheckFall tune the haproxy health tracker.
@@ -103,7 +103,7 @@ type HAProxy struct {
 // StatsAuth protects the stats page. Password is a secret.
 type StatsAuth struct {
 	User     string `yaml:"user"`
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 }
 
 // Backend is a named pool of web servers.

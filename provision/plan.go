@@ -2,6 +2,7 @@ package provision
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 
@@ -18,7 +19,10 @@ type FileChange struct {
 	Mode      uint32
 	Owner     string
 	Validate  string
-	Secret    bool
+	// Secret: never show the content; SecretLines: mask lines with these
+	// prefixes (both declared by the step).
+	Secret      bool
+	SecretLines []string
 	// Pending: the file is edited from a distro default that appears only
 	// once the package is installed, so its final content is not known yet.
 	Pending bool
@@ -105,7 +109,7 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 		for _, f := range d.Files {
 			cur := sn.Files[f.Path]
 			fc := FileChange{Path: f.Path, Old: cur.Content, OldExists: cur.Exists, Mode: uint32(f.Mode),
-				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret}
+				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret, SecretLines: f.SecretLines}
 			if f.Edit != nil {
 				if !cur.Exists {
 					fc.Pending = true
@@ -146,17 +150,8 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 // Redactor hides secret values in anything shown or logged.
 type Redactor struct{ secrets []string }
 
-// NewRedactor collects the inventory's secrets.
-func NewRedactor(c *inventory.Cluster) *Redactor {
-	r := &Redactor{}
-	if c.VRRP.AuthPass != "" {
-		r.secrets = append(r.secrets, c.VRRP.AuthPass)
-	}
-	if c.HAProxy.StatsAuth != nil && c.HAProxy.StatsAuth.Password != "" {
-		r.secrets = append(r.secrets, c.HAProxy.StatsAuth.Password)
-	}
-	return r
-}
+// NewRedactor collects the inventory's secrets (the fields tagged secret).
+func NewRedactor(c *inventory.Cluster) *Redactor { return &Redactor{secrets: c.Secrets()} }
 
 // Redact replaces every secret with a mask.
 func (r *Redactor) Redact(s string) string {
@@ -176,10 +171,14 @@ func (r *Redactor) Diff(fc FileChange) string {
 	if fc.Pending {
 		return fmt.Sprintf("--- %s\n+++ %s\n(edited once the package is installed: Listen line set to the web port)\n", fc.Path, fc.Path)
 	}
-	old, nw := string(fc.Old), string(fc.New)
 	if fc.Secret {
-		old, nw = maskSecretLines(old), maskSecretLines(nw)
+		d := fmt.Sprintf("--- %s\n+++ %s\n(secret file, content not shown: %s → %s)\n", fc.Path, fc.Path, fingerprint(fc.Old, fc.OldExists), fingerprint(fc.New, true))
+		if fc.MetaChanged {
+			d += fmt.Sprintf("(mode/owner set to %o %s)\n", fc.Mode, fc.Owner)
+		}
+		return d
 	}
+	old, nw := maskSecretLines(string(fc.Old), fc.SecretLines), maskSecretLines(string(fc.New), fc.SecretLines)
 	old, nw = r.Redact(old), r.Redact(nw)
 	from := fc.Path
 	if !fc.OldExists {
@@ -198,13 +197,23 @@ func (r *Redactor) Diff(fc FileChange) string {
 	return d
 }
 
-var secretKeys = []string{"auth_pass", "stats auth"}
+// fingerprint names content without showing it.
+func fingerprint(b []byte, exists bool) string {
+	if !exists {
+		return "(absent)"
+	}
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("sha256:%x", sum[:8])
+}
 
-func maskSecretLines(s string) string {
+func maskSecretLines(s string, keys []string) string {
+	if len(keys) == 0 {
+		return s
+	}
 	lines := strings.SplitAfter(s, "\n")
 	for i, l := range lines {
 		t := strings.TrimSpace(l)
-		for _, k := range secretKeys {
+		for _, k := range keys {
 			if strings.HasPrefix(t, k+" ") {
 				indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
 				nl := ""

@@ -245,3 +245,21 @@ func TestJournalAndRollbackScript(t *testing.T) {
 	golden(t, "rollback.sh", RollbackScript("R1", j).String())
 	golden(t, "release.sh", ReleaseScript("R1", "ok", 5, true).String())
 }
+
+// A file the step marks secret (a TLS key) is never shown: the diff gives
+// fingerprints only, whatever the content.
+func TestSecretFileMaskedWhole(t *testing.T) {
+	r := &Redactor{}
+	fc := FileChange{Path: "/etc/haproxy/site.pem", Old: []byte("-----BEGIN PRIVATE KEY-----\nold\n"), OldExists: true,
+		New: []byte("-----BEGIN PRIVATE KEY-----\nnew\n"), Secret: true, ContentChanged: true}
+	d := r.Diff(fc)
+	if strings.Contains(d, "PRIVATE") || strings.Contains(d, "new") || !strings.Contains(d, "sha256:") {
+		t.Errorf("secret file shown:\n%s", d)
+	}
+	// Lines a step declares secret are masked even for an unknown old value.
+	fc = FileChange{Path: "/etc/keepalived/keepalived.conf", Old: []byte("  auth_pass oldpass\n"), OldExists: true,
+		New: []byte("  auth_pass newpass\n"), SecretLines: []string{"auth_pass"}, ContentChanged: true}
+	if d := r.Diff(fc); strings.Contains(d, "oldpass") || strings.Contains(d, "newpass") {
+		t.Errorf("secret line shown:\n%s", d)
+	}
+}

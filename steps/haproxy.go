@@ -68,7 +68,7 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 		// socat talks to the stats socket, as in the article (verify uses it).
 		Packages: []string{"haproxy", "socat"},
 		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
-			Validate: "haproxy -c -f %s", Secret: m.StatsAuth != ""}},
+			Validate: "haproxy -c -f %s", SecretLines: []string{"stats auth"}}},
 		Services: []Service{{Name: "haproxy", OnChange: Reload}},
 		Listen:   &Listen{Proto: "tcp", Port: t.Cluster.HAProxy.Port, Process: "haproxy"},
 	}, nil

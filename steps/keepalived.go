@@ -70,7 +70,7 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		Files: []File{
 			{Path: CheckScript, Content: script, Mode: 0o755, Owner: "root:root"},
 			{Path: d.KeepalivedCfg, Content: conf, Mode: 0o640, Owner: "root:root",
-				Validate: "keepalived -t -f %s", Secret: c.VRRP.AuthPass != ""},
+				Validate: "keepalived -t -f %s", SecretLines: []string{"auth_pass"}},
 		},
 		Services: []Service{{Name: "keepalived", OnChange: Reload}},
 	}, nil

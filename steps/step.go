@@ -39,8 +39,13 @@ type File struct {
 	// Validate checks a candidate before it goes live; %s is the candidate's
 	// path. Empty means the step's Check validates the whole set instead.
 	Validate string
-	// Secret marks content that must never be shown in plans or logs.
+	// Secret marks a file whose content is never shown (a TLS key): plans,
+	// diffs and events give its fingerprint only.
 	Secret bool
+	// SecretLines are the prefixes of lines that hold a secret (keepalived's
+	// "auth_pass"): masked in diffs even when the value on the host is one
+	// the inventory no longer knows.
+	SecretLines []string
 }
 
 // Service is a systemd unit the step wants enabled and running.

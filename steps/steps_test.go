@@ -88,7 +88,7 @@ func TestGolden(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					fmt.Fprintf(&summary, "  file: %s mode %o owner %s validate %q secret %v\n", f.Path, f.Mode, f.Owner, f.Validate, f.Secret)
+					fmt.Fprintf(&summary, "  file: %s mode %o owner %s validate %q secret %v secret-lines %q\n", f.Path, f.Mode, f.Owner, f.Validate, f.Secret, f.SecretLines)
 					golden(t, filepath.Join("testdata", "golden", fam, h.Name, strings.ReplaceAll(strings.TrimPrefix(f.Path, "/"), "/", "_")), content)
 				}
 			}

@@ -1,0 +1,29 @@
+package inventory
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSecretsAreTheTaggedFields(t *testing.T) {
+	c := &Cluster{}
+	c.VRRP.AuthPass = "s3cr3t"
+	c.HAProxy.StatsAuth = &StatsAuth{User: "admin", Password: "hunter2"}
+	got := c.Secrets()
+	if !slices.Contains(got, "s3cr3t") || !slices.Contains(got, "hunter2") || slices.Contains(got, "admin") || len(got) != 2 {
+		t.Errorf("Secrets() = %v", got)
+	}
+	if got := (&Cluster{}).Secrets(); len(got) != 0 {
+		t.Errorf("empty cluster: %v", got)
+	}
+}
+
+func TestSecretsOfALoadedInventory(t *testing.T) {
+	c, err := Load("../e2e/lab-cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Secrets(); len(got) != 1 || got[0] != "labpass" {
+		t.Errorf("Secrets() = %v, want [labpass]", got)
+	}
+}
