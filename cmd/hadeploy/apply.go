@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,29 +38,17 @@ func newPlanCmd(g *globals) *cobra.Command {
 	}
 }
 
-// renderPlan prints (or emits as JSON) every host's changes; returns the count.
+// renderPlan hands the engine's plan to the renderer as data (diffs masked
+// by the runner); returns the number of changes.
 func renderPlan(s *session, plans []*provision.HostPlan) int {
-	total := 0
 	rts := s.runner.RoundTrips()
-	sum := &events.Summary{Command: "plan"}
+	var hosts []ui.PlanHost
 	for _, hp := range plans {
-		n := hp.Changes()
-		total += n
-		sum.Hosts = append(sum.Hosts, events.HostSummary{Host: hp.Host.Name, Changed: n, RoundTrips: rts[hp.Host.Name]})
-		emit := s.runner.Sink.Emit
-		var b strings.Builder
-		fmt.Fprintf(&b, "\n%s (%s %s, %s): %d change(s)\n", hp.Host.Name, hp.Snapshot.Facts.ID, hp.Snapshot.Facts.VersionID, strings.Join(hp.Host.Roles, ","), n)
-		if len(hp.Packages) > 0 {
-			fmt.Fprintf(&b, "  install packages: %s\n", strings.Join(hp.Packages, " "))
-			emit(events.Event{Type: events.EvChange, Host: hp.Host.Name, Step: "packages", Message: "install " + strings.Join(hp.Packages, " ")})
-		}
+		v := ui.PlanHost{Name: hp.Host.Name, OS: hp.Snapshot.Facts.ID + " " + hp.Snapshot.Facts.VersionID,
+			Roles: strings.Join(hp.Host.Roles, ","), Changes: hp.Changes(), RoundTrips: rts[hp.Host.Name], Packages: hp.Packages}
 		for _, sp := range hp.Steps {
 			for _, fc := range sp.Files {
-				d := s.runner.Diff(fc)
-				fmt.Fprintf(&b, "  [%s] %s\n%s", sp.Step, fc.Path, s.ui.Diff(d))
-				if s.ui.JSONMode() {
-					emit(events.Event{Type: events.EvChange, Host: hp.Host.Name, Step: sp.Step, Path: fc.Path, Diff: d})
-				}
+				v.Items = append(v.Items, ui.PlanItem{Step: sp.Step, Path: fc.Path, Diff: s.runner.Diff(fc)})
 			}
 			for _, a := range sp.Services {
 				var acts []string
@@ -72,32 +59,13 @@ func renderPlan(s *session, plans []*provision.HostPlan) int {
 					acts = append(acts, a.Action)
 				}
 				if len(acts) > 0 {
-					msg := strings.Join(acts, " + ") + " " + a.Name
-					fmt.Fprintf(&b, "  [%s] %s\n", sp.Step, msg)
-					if s.ui.JSONMode() {
-						emit(events.Event{Type: events.EvChange, Host: hp.Host.Name, Step: sp.Step, Message: msg})
-					}
+					v.Items = append(v.Items, ui.PlanItem{Step: sp.Step, Message: strings.Join(acts, " + ") + " " + a.Name})
 				}
 			}
 		}
-		s.ui.Print(b.String())
-		sum.Changes += n
+		hosts = append(hosts, v)
 	}
-	s.ui.Print("\n")
-	rows := [][]string{{"host", "changes", "round trips"}}
-	for _, h := range sum.Hosts {
-		rows = append(rows, []string{h.Host, fmt.Sprint(h.Changed), fmt.Sprint(h.RoundTrips)})
-	}
-	s.ui.Print(ui.Table(rows, false))
-	if total == 0 {
-		s.ui.Print("plan: nothing to change\n")
-	} else {
-		s.ui.Print(fmt.Sprintf("plan: %d change(s) pending; run `hadeploy apply %s` to make them\n", total, s.cluster.File))
-	}
-	if s.ui.JSONMode() {
-		s.runner.Sink.Emit(events.Event{Type: events.EvSummary, Summary: sum})
-	}
-	return total
+	return s.ui.Plan(hosts, s.cluster.File, s.runner.Sink)
 }
 
 func newApplyCmd(g *globals) *cobra.Command {
