@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/transport"
@@ -100,4 +101,13 @@ func (r *Runner) Exec(ctx context.Context, host string, s *shell.Script) (transp
 		}
 	}
 	return transport.Result{}, errors.New("not connected")
+}
+
+// Facts are what the host's snapshot read of its OS (false when the host is
+// not connected or not read yet).
+func (r *Runner) Facts(host string) (facts.Facts, bool) {
+	if sn := r.Snapshot(host); sn != nil {
+		return sn.Facts, true
+	}
+	return facts.Facts{}, false
 }

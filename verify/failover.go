@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 )
@@ -51,7 +50,7 @@ type Result struct {
 // the VIP and a sampler watches which lb holds it.
 type Failover struct {
 	Cluster *inventory.Cluster
-	Runner  *provision.Runner
+	Runner  Fleet
 	// Rate is requests per second (about 20).
 	Rate int
 	// Log receives progress lines.

@@ -18,11 +18,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/playbooks"
-	"github.com/hadeploy/hadeploy/provision"
 	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 // Check is one verified fact.
@@ -34,10 +35,19 @@ type Check struct {
 	Seen     string `json:"seen"`
 }
 
+// Fleet is what verify needs of the engine's open connections: run one
+// program on a host, the facts read when it connected, who holds an address.
+// provision.Runner is one.
+type Fleet interface {
+	Exec(ctx context.Context, host string, s *shell.Script) (transport.Result, error)
+	Facts(host string) (facts.Facts, bool)
+	Holders(ctx context.Context, addr string, hosts []*inventory.Host) ([]string, error)
+}
+
 // Verifier runs checks over an opened runner's connections.
 type Verifier struct {
 	Cluster *inventory.Cluster
-	Runner  *provision.Runner
+	Runner  Fleet
 	Hosts   []*inventory.Host
 	// HTTP is the client for requests from this machine. It never uses a
 	// proxy: the only targets are the cluster's own addresses.
@@ -206,15 +216,15 @@ func trunc(s string, n int) string {
 // time-sync cron, and (on lbs) each web host's reachability and the stats socket.
 func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*inventory.Host, add func(Check)) {
 	c := v.Cluster
-	sn := v.Runner.Snapshot(h.Name)
-	if sn == nil {
+	sn, ok := v.Runner.Facts(h.Name)
+	if !ok {
 		add(Check{Name: "host reachable", Host: h.Name, Expected: "connected", Seen: "no connection"})
 		return
 	}
 	var svcs []string
 	var stepChecks []steps.Check
 	for _, st := range playbooks.StepsFor(h) {
-		t := steps.Target{Cluster: c, Host: h, Facts: sn.Facts}
+		t := steps.Target{Cluster: c, Host: h, Facts: sn}
 		d, err := st.Desired(t)
 		if err != nil {
 			add(Check{Name: "desired state", Host: h.Name, Expected: "computable", Seen: err.Error()})
@@ -241,7 +251,7 @@ func (v *Verifier) hostChecks(ctx context.Context, h *inventory.Host, webs []*in
 			s.Line(`printf '==reach %%s %%s\n' %s "$(timeout 3 bash -c 'exec 3<>/dev/tcp/$0/$1; printf "%%s" "$2" >&3; head -n1 <&3' %s %s %s 2>&1 | tr -d '\r')"`,
 				w.Name, w.Address, fmt.Sprint(c.Web.Port), req)
 		}
-		sock := steps.StatsSocket(sn.Facts.Family)
+		sock := steps.StatsSocket(sn.Family)
 		s.Line(`printf '==info %%s\n' "$(echo 'show info' | timeout 3 socat stdio %s 2>&1 | grep -E '^(Name|Version):' | tr '\n' ' ')"`, "UNIX-CONNECT:"+sock)
 		s.Line(`echo 'show stat' | timeout 3 socat stdio %s 2>&1 | while IFS=, read -r px sv _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ st _; do case "$sv" in FRONTEND|BACKEND|svname|"") ;; *) echo "==stat $px $sv $st";; esac; done`, "UNIX-CONNECT:"+sock)
 	}
@@ -407,7 +417,7 @@ func Failed(cs []Check) int {
 }
 
 // vipHolders asks every load balancer whether it holds the VIP, now.
-func vipHolders(ctx context.Context, r *provision.Runner, c *inventory.Cluster) ([]string, error) {
+func vipHolders(ctx context.Context, r Fleet, c *inventory.Cluster) ([]string, error) {
 	return r.Holders(ctx, c.VIPAddr(), c.HostsWithRole(inventory.RoleLB))
 }
 
