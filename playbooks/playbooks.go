@@ -21,6 +21,9 @@ type Phase struct {
 	Hosts []*inventory.Host
 	// Serial runs one host at a time (otherwise all in parallel).
 	Serial bool
+	// Before lists the gates a host must pass before it changes (drained,
+	// in maintenance); a failure stops the run, which puts it back.
+	Before func(h *inventory.Host) []steps.Gate
 	// After lists the gates a host of this phase must pass once it changed
 	// (or, in a rollback, once it was restored) before the next host goes.
 	After func(h *inventory.Host) []steps.Gate
@@ -61,9 +64,9 @@ func (Cluster) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Flee
 	web, lb := split(c, hosts, f)
 	var out []Phase
 	if len(web) > 0 {
-		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: func(h *inventory.Host) []steps.Gate {
-			return ready(gatesAfter(c, h, f, true), f)
-		}})
+		out = append(out, Phase{Name: "web", Hosts: web, Serial: true,
+			Before: func(h *inventory.Host) []steps.Gate { return gatesBefore(c, h, f) },
+			After:  func(h *inventory.Host) []steps.Gate { return ready(gatesAfter(c, h, f, true), f) }})
 	}
 	if len(lb) > 0 {
 		ph := Phase{Name: "lb", Hosts: lb, Serial: true, After: func(h *inventory.Host) []steps.Gate {
@@ -112,6 +115,17 @@ func gatesAfter(c *inventory.Cluster, h *inventory.Host, f steps.Fleet, changedO
 				seen[gt.Name] = true
 				out = append(out, gt)
 			}
+		}
+	}
+	return out
+}
+
+// gatesBefore collects the Before gates of the steps that change on h.
+func gatesBefore(c *inventory.Cluster, h *inventory.Host, f steps.Fleet) []steps.Gate {
+	var out []steps.Gate
+	for _, st := range StepsFor(h) {
+		if s, ok := st.(steps.Surrounder); ok && f.Changing(h.Name, st.Name()) {
+			out = append(out, s.Before(steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}, f)...)
 		}
 	}
 	return out

@@ -105,6 +105,15 @@ func (r *Runner) applyPhase(ctx context.Context, ph playbooks.Phase) error {
 	var mu sync.Mutex
 	anyChanged := false
 	one := func(ctx context.Context, c *hostConn) error {
+		if ph.Before != nil {
+			for _, g := range ph.Before(c.h) {
+				// Touched from here on: a rollback puts it back in service.
+				c.touched = true
+				if err := r.pass(ctx, g); err != nil {
+					return fmt.Errorf("%s: before its change: %w", c.h.Name, err)
+				}
+			}
+		}
 		changed, err := r.applyHost(ctx, c)
 		if err != nil {
 			return err

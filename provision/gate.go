@@ -34,6 +34,11 @@ func (r *Runner) pass(ctx context.Context, g steps.Gate) error {
 		if err != nil {
 			return err
 		}
+		if g.Refuse != nil {
+			if why := g.Refuse(out); why != "" {
+				return fmt.Errorf("%s: refused: %s", g.Name, why)
+			}
+		}
 		ok, why := g.Passed(out)
 		if ok {
 			r.emit(events.Event{Type: events.EvInfo, Host: g.Host, Step: g.Name, Message: g.OK, DurationMS: ms(time.Since(t0))})

@@ -32,6 +32,7 @@ func newCluster(t *testing.T) *cluster {
 	fc := &cluster{c: c, hosts: map[string]*fake.Host{}}
 	for _, h := range c.Hosts {
 		fc.hosts[h.Name] = fake.NewDebian(h.Name, h.Address+"/24")
+		fc.hosts[h.Name].Backends = backends(c)
 	}
 	return fc
 }
@@ -357,5 +358,80 @@ func TestSnapshotCoversEveryFamily(t *testing.T) {
 			}
 		}
 		t.Fatalf("second apply on RPM hosts: %d changes", sum.Changes)
+	}
+}
+
+// backends is the inventory's haproxy config as the fake haproxy knows it.
+func backends(c *inventory.Cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, b := range c.HAProxy.Backends {
+		for _, s := range b.Servers {
+			out[b.Name] = append(out[b.Name], s.Host)
+		}
+	}
+	return out
+}
+
+// A web change drains the host on every haproxy, waits for its sessions,
+// puts it in maintenance, changes it, readies it and waits until it serves.
+func TestWebChangeIsDrainedAndReadied(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fc.c.Web.HealthCheck = "GET /health.html" // a web-only change: the page
+	r := fc.runner("R2")
+	if _, err := r.Apply(context.Background()); err != nil {
+		// The health path is part of the haproxy config too: lbs change.
+		t.Fatal(err)
+	}
+	var seq []string
+	for _, e := range fc.events {
+		if e.Host == "web1" && (e.Type == events.EvInfo && e.Step != "timesync" || e.Type == events.EvStep && e.Step == "web") {
+			seq = append(seq, e.Step)
+		}
+	}
+	if got := strings.Join(seq, ","); !strings.HasPrefix(got, "drain-check,drain,maint,web,ready") {
+		t.Errorf("web1's change went %s, want drain-check,drain,maint,web,ready,…", got)
+	}
+	for _, lb := range []string{"lb1", "lb2"} {
+		if st := fc.hosts[lb].Admin["web/web1"]; st != "ready" {
+			t.Errorf("%s: web/web1 left %q", lb, st)
+		}
+		if _, set := fc.hosts[lb].Admin["www1/web1"]; set {
+			t.Errorf("%s: web1 drained in www1, where it is the only server", lb)
+		}
+	}
+}
+
+// Draining the last server in rotation of a backend is refused at once, and
+// the host is put back.
+func TestDrainRefusedWhenNoOtherServerServes(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, lb := range []string{"lb1", "lb2"} {
+		fc.hosts[lb].Rotation = func(sv string) (string, string) {
+			if sv == "web2" {
+				return "DOWN", "web1"
+			}
+			return "UP", sv
+		}
+	}
+	fc.c.Web.HealthCheck = "GET /health.html"
+	_, err := fc.runner("R2").Apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "would leave backend web with no server in rotation") {
+		t.Fatalf("want a refusal, got %v", err)
+	}
+	if fc.hosts["web1"].Files["/var/www/html/health.html"] != "" {
+		t.Error("web1 changed although its drain was refused")
+	}
+	for _, lb := range []string{"lb1", "lb2"} {
+		if st, set := fc.hosts[lb].Admin["web/web1"]; set && st != "ready" {
+			t.Errorf("%s: web1 was set %s although the drain was refused", lb, st)
+		}
 	}
 }

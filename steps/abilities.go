@@ -15,6 +15,12 @@ type Gater interface {
 	Gates(t Target, f Fleet) []Gate
 }
 
+// Surrounder is a step that takes a host out of service before changing it
+// (web: drain, then maintenance); its Gates put it back.
+type Surrounder interface {
+	Before(t Target, f Fleet) []Gate
+}
+
 // FinalGater is a step that wants conditions to hold once every host of the
 // phase it changed is done.
 type FinalGater interface {

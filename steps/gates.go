@@ -28,6 +28,10 @@ type Gate struct {
 	// gate unpassable until that observer changed too (rotation waits on
 	// haproxy: a new web port is only in rotation once haproxy uses it).
 	DependsOn string
+	// Refuse, when set, reads the outputs for a condition that waiting
+	// cannot fix (draining the last server of a backend): the engine stops
+	// at once with its message.
+	Refuse func(out map[string]string) string
 }
 
 // GateInterval is how often the engine probes a gate that has not passed.
@@ -200,7 +204,7 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 	if len(lbs) == 0 {
 		return nil
 	}
-	return []Gate{inRotation(t.Cluster, t.Host, lbs, f)}
+	return append(ReadyGate(t.Cluster, t.Host, lbs, f), inRotation(t.Cluster, t.Host, lbs, f))
 }
 
 // Gates: between load balancers, the VIP must stay served (when it was).

@@ -33,6 +33,10 @@ type Host struct {
 	// haproxy status and the host that answers a request pinned to sv.
 	// Default: "UP", answered by sv itself.
 	Rotation func(sv string) (status, answeredBy string)
+	// Backends is the fake haproxy's config (backend → servers) and Admin
+	// the admin state set through its runtime API ("backend/server" → state).
+	Backends map[string][]string
+	Admin    map[string]string
 
 	mu      sync.Mutex
 	backups map[string]*string // path → content before the run (nil = absent)
@@ -185,6 +189,31 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 	case strings.Contains(s, "echo ==probe"):
 		// A test gate's probe: answer with the host's name.
 		return ok("==probe " + h.HostName + "\n"), nil
+	case strings.Contains(s, "-v bs="):
+		for _, m := range regexp.MustCompile(`set server (\S+) state (\w+)'`).FindAllStringSubmatch(s, -1) {
+			if h.Admin == nil {
+				h.Admin = map[string]string{}
+			}
+			h.Admin[m[1]] = m[2]
+		}
+		var b strings.Builder
+		for _, be := range strings.Split(regexp.MustCompile(`-v bs=(\S+)`).FindStringSubmatch(s)[1], ",") {
+			for _, sv := range h.Backends[be] {
+				st := "UP"
+				if h.Rotation != nil {
+					st, _ = h.Rotation(sv)
+				}
+				switch h.Admin[be+"/"+sv] {
+				case "drain":
+					st = "DRAIN"
+				case "maint":
+					st = "MAINT"
+				}
+				fmt.Fprintf(&b, "==srv %s %s 0 %s\n", be, sv, st)
+			}
+		}
+		h.Log = append(h.Log, "admin")
+		return ok(b.String()), nil
 	case strings.Contains(s, "'show stat'"):
 		sv := regexp.MustCompile(`-v sv=(\S+)`).FindStringSubmatch(s)[1]
 		st, by := "UP", sv
