@@ -25,11 +25,12 @@ type fleet struct {
 	changing map[string]bool // "host/step"
 }
 
-func (f fleet) Connected() []*inventory.Host { return f.hosts }
-func (f fleet) Facts(string) facts.Facts     { return facts.Facts{Family: facts.FamilyDebian} }
-func (f fleet) Active(h, u string) bool      { return u == "haproxy" && f.haproxy[h] }
-func (f fleet) HoldsAddr(h, _ string) bool   { return h == f.holder }
-func (f fleet) Changing(h, step string) bool { return f.changing[h+"/"+step] }
+func (f fleet) Connected() []*inventory.Host  { return f.hosts }
+func (f fleet) Facts(string) facts.Facts      { return facts.Facts{Family: facts.FamilyDebian} }
+func (f fleet) Active(h, u string) bool       { return u == "haproxy" && f.haproxy[h] }
+func (f fleet) HoldsAddr(h, _ string) bool    { return h == f.holder }
+func (f fleet) Changing(h, step string) bool  { return f.changing[h+"/"+step] }
+func (f fleet) ChangingFile(h, p string) bool { return f.changing[h+":"+p] }
 
 func cluster(hs []*inventory.Host) *inventory.Cluster {
 	c := &inventory.Cluster{Hosts: hs, VIPPrefix: netip.MustParsePrefix("10.0.0.100/24")}
@@ -85,7 +86,7 @@ func TestGates(t *testing.T) {
 	}
 	c := cluster(hs)
 	f := fleet{hosts: hs, holder: "lb1", haproxy: map[string]bool{"lb1": true, "lb2": true},
-		changing: map[string]bool{"web1/web": true, "lb2/keepalived": true}}
+		changing: map[string]bool{"web1/web": true, "web1:/etc/apache2/ports.conf": true, "lb2/keepalived": true}}
 	ph := Cluster{}.Apply(c, hs, f)
 	gs := ph[0].After(hs[0])
 	if len(gs) != 1 || gs[0].Name != "rotation" || len(gs[0].Observers) != 2 {

@@ -106,6 +106,21 @@ func (f fleet) HoldsAddr(host, addr string) bool {
 	return c != nil && c.snap != nil && c.snap.HoldsAddr(addr)
 }
 
+func (f fleet) ChangingFile(host, path string) bool {
+	c := f.conn(host)
+	if c == nil || c.plan == nil {
+		return false
+	}
+	for _, sp := range c.plan.Steps {
+		for _, fc := range sp.Files {
+			if fc.Path == path && fc.ContentChanged {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (f fleet) Changing(host, step string) bool {
 	c := f.conn(host)
 	if c == nil || c.plan == nil {

@@ -60,4 +60,6 @@ type Fleet interface {
 	HoldsAddr(host, addr string) bool
 	// Changing reports whether the plan changes step on host.
 	Changing(host, step string) bool
+	// ChangingFile reports whether the plan changes the file at path on host.
+	ChangingFile(host, path string) bool
 }

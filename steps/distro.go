@@ -101,3 +101,11 @@ func StatsSocket(family string) string {
 	}
 	return d.HAProxySocket
 }
+
+// listenFile is the file that says which port Apache listens on.
+func (d *distro) listenFile() string {
+	if d.WebPortsFile != "" {
+		return d.WebPortsFile
+	}
+	return d.WebMainConf
+}

@@ -204,7 +204,13 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 	if len(lbs) == 0 {
 		return nil
 	}
-	return append(ReadyGate(t.Cluster, t.Host, lbs, f), inRotation(t.Cluster, t.Host, lbs, f))
+	rot := inRotation(t.Cluster, t.Host, lbs, f)
+	// Only a change of the port haproxy reaches the host on makes rotation
+	// wait for haproxy's own change (the contract between the two).
+	if d, err := distroFor(t.Facts.Family); err != nil || !f.ChangingFile(t.Host.Name, d.listenFile()) {
+		rot.DependsOn = ""
+	}
+	return append(ReadyGate(t.Cluster, t.Host, lbs, f), rot)
 }
 
 // Gates: between load balancers, the VIP must stay served (when it was).

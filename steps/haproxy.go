@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/shell"
 )
 
 // HAProxy renders the article's load balancer: global/defaults, one frontend
@@ -20,10 +21,24 @@ func (HAProxy) Applies(h *inventory.Host) bool { return h.HasRole(inventory.Role
 // check may wait for an answer, part of every "back in rotation" bound.
 const HAProxyCheckTimeout = 10 * time.Second
 
+// HAProxyStateFile keeps the servers' state (admin state included) across
+// reloads.
+const HAProxyStateFile = "/var/lib/haproxy/server-state"
+
+// Activation saves the servers' state just before a reload (and before a
+// rollback's), so a drained or maintenance server stays so.
+func (HAProxy) Activation(t Target) string {
+	sock := "UNIX-CONNECT:" + StatsSocket(t.Facts.Family)
+	tmp := HAProxyStateFile + ".tmp"
+	return "echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && mv -f " + shell.Quote(tmp) + " " + shell.Quote(HAProxyStateFile) +
+		" || { rm -f " + shell.Quote(tmp) + "; [ -e " + shell.Quote(HAProxyStateFile) + " ] || : > " + shell.Quote(HAProxyStateFile) + "; }"
+}
+
 // haproxyModel is the typed model the template renders.
 type haproxyModel struct {
 	Socket, Pidfile string
 	CheckTimeoutS   int
+	StateFile       string
 	MaxConn         int
 	Port            int
 	StatsURI        string
@@ -77,7 +92,7 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 func haproxyFor(c *inventory.Cluster, d *distro) (haproxyModel, error) {
 	h := c.HAProxy
 	m := haproxyModel{
-		Socket: d.HAProxySocket, Pidfile: d.HAProxyPidfile, CheckTimeoutS: int(HAProxyCheckTimeout / time.Second), MaxConn: h.MaxConn, Port: h.Port,
+		Socket: d.HAProxySocket, Pidfile: d.HAProxyPidfile, CheckTimeoutS: int(HAProxyCheckTimeout / time.Second), StateFile: HAProxyStateFile, MaxConn: h.MaxConn, Port: h.Port,
 		StatsURI: h.StatsURI, DefaultBackend: h.DefaultBackend,
 	}
 	if h.StatsAuth != nil {
