@@ -22,3 +22,10 @@ var (
 	cronFieldRE   = regexp.MustCompile(`^[0-9*/,-]+$`)
 	dottedNumRE   = regexp.MustCompile(`^[0-9.]+$`)
 )
+
+// plainKey is a key printed bare in a field path; bigIntRE is an integer that
+// YAML reads as a float because it does not fit in 64 bits.
+var (
+	plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	bigIntRE = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+)
