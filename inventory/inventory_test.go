@@ -725,7 +725,7 @@ func TestLoadMissingFile(t *testing.T) {
 func TestTooLarge(t *testing.T) {
 	doc := base + "#" + strings.Repeat("x", maxInventorySize) + "\n"
 	es := parseErrors(t, "big.yaml", doc)
-	if len(es) != 1 || !strings.Contains(es[0].Msg, "limit") {
+	if len(es) != 1 || es[0].Line != 0 || !strings.Contains(es[0].Msg, "at most 1 MiB") {
 		t.Errorf("%v", es)
 	}
 }
