@@ -119,6 +119,12 @@ func Parse(file string, data []byte) (c *Cluster, err error) {
 	if len(data) > maxInventorySize {
 		return nil, Errors{{File: file, Msg: fmt.Sprintf("is %d bytes; an inventory may be at most %s", len(data), sizeLimit)}}
 	}
+	if u, ok, problem := fromUTF16(data); ok {
+		if problem != "" {
+			return nil, Errors{{File: file, Line: newText(u).lineOf(len(u) - 1), Msg: problem}}
+		}
+		data = u
+	}
 	d := newDecoder(file)
 	root := d.parseYAML(data)
 	if root == nil {
@@ -129,7 +135,7 @@ func Parse(file string, data []byte) (c *Cluster, err error) {
 	if r := d.deref(root, ""); r == nil {
 		return nil, d.finish()
 	} else if isNull(r) {
-		d.errAt(r.Line, "", "the inventory is empty: it needs at least hosts, vip and vrrp.virtual_router_id")
+		d.errAt(r.Line, "", "%s", emptyInventory)
 		return nil, d.finish()
 	} else if r.Kind != yaml.MappingNode {
 		d.errAt(root.Line, "", "the inventory must be a mapping of fields (name:, hosts:, vip:, vrrp:, ...), got %s", describe(r))
