@@ -765,9 +765,17 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("error %T is not a non-empty Errors", err)
 			}
+			text := data
+			if u, ok, _ := fromUTF16(data); ok {
+				text = u
+			}
+			lines := newText(text).lines()
 			for _, e := range es {
 				if e.Line < 0 || e.File != "fuzz.yaml" || e.Msg == "" {
 					t.Fatalf("bad error %#v", e)
+				}
+				if e.Line > lines || e.Line == 0 && len(data) <= maxInventorySize {
+					t.Fatalf("line %d of a %d-line file: %v", e.Line, lines, e)
 				}
 				if strings.Contains(e.Msg, "internal error") {
 					t.Fatalf("recovered panic: %v", e)

@@ -3,6 +3,7 @@
 package inventory
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 // fileError asserts that err is a single file-level inventory error about
@@ -188,4 +190,150 @@ func TestReadIsBounded(t *testing.T) {
 	if n > 8*maxInventorySize {
 		t.Errorf("allocated %d bytes", n)
 	}
+}
+
+// checkLoaded asserts what Load promises whatever the file holds: a cluster,
+// or inventory errors that each name the file and a line inside it (Line 0
+// only when fileLevel: a problem with the file as a whole).
+func checkLoaded(t *testing.T, path string, content []byte, fileLevel bool, c *Cluster, err error) {
+	t.Helper()
+	if err == nil {
+		if c == nil || c.File != path {
+			t.Fatalf("no error and cluster %+v", c)
+		}
+		return
+	}
+	if c != nil {
+		t.Fatal("cluster returned with errors")
+	}
+	var es Errors
+	if !errors.As(err, &es) || len(es) == 0 {
+		t.Fatalf("error %T is not a non-empty Errors: %v", err, err)
+	}
+	if u, ok, _ := fromUTF16(content); ok {
+		content = u
+	}
+	lines := newText(content).lines()
+	for _, e := range es {
+		switch {
+		case e.File != path || e.Msg == "":
+			t.Fatalf("bad error %#v", e)
+		case strings.Contains(e.Msg, "internal error"):
+			t.Fatalf("recovered panic: %v", e)
+		case e.Line == 0 && !fileLevel:
+			t.Fatalf("no line: %v", e)
+		case e.Line < 0 || e.Line > lines:
+			t.Fatalf("line %d of a %d-line file: %v", e.Line, lines, e)
+		case !strings.HasPrefix(e.Error(), path+":"):
+			t.Fatalf("%q does not start with the file name", e.Error())
+		}
+	}
+	_ = err.Error()
+}
+
+// FuzzLoadFile writes fuzzed bytes to a file, mangled the ways files go
+// wrong (byte order marks, NUL and invalid UTF-8 bytes, CRLF, long repeats,
+// sizes over the limit) or replaced by a special file, and loads it: Load
+// must return promptly, never panic, and answer a cluster or errors that
+// name the file and a line in it.
+func FuzzLoadFile(f *testing.F) {
+	f.Add([]byte(base), uint8(0), uint16(0), uint16(0))
+	f.Add([]byte(base), uint8(1), uint16(40), uint16(0))      // UTF-8 BOM
+	f.Add([]byte(base), uint8(2), uint16(40), uint16(0))      // UTF-16 BOM on UTF-8 bytes
+	f.Add([]byte(base), uint8(4), uint16(300), uint16(0))     // NUL
+	f.Add([]byte(base), uint8(8), uint16(300), uint16(0))     // invalid UTF-8
+	f.Add([]byte(base), uint8(16), uint16(0), uint16(0))      // CRLF
+	f.Add([]byte(base), uint8(64), uint16(0), uint16(0))      // UTF-16 encoded
+	f.Add([]byte("x: 1\n"), uint8(0), uint16(0), uint16(500)) // repeated
+	f.Add([]byte("#"), uint8(0), uint16(0), uint16(0xffff))   // over the limit
+	for kind := uint8(1); kind <= 3; kind++ {
+		f.Add([]byte(base), 0x80|kind<<5, uint16(0), uint16(0)) // FIFO, directory, link to /dev/zero
+	}
+	for _, tc := range badCases {
+		f.Add([]byte(tc.input(f)), uint8(0), uint16(0), uint16(0))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte, mangle uint8, at uint16, repeat uint16) {
+		content := mangleFile(data, mangle, int(at), int(repeat))
+		d, err := os.MkdirTemp(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(d)
+		path := filepath.Join(d, "cluster.yaml")
+		special := mangle >> 5 & 3
+		if mangle&0x80 == 0 {
+			special = 0
+		}
+		switch special {
+		case 0:
+			err = os.WriteFile(path, content, 0o600)
+		case 1:
+			err = syscall.Mkfifo(path, 0o600)
+		case 2:
+			err = os.Mkdir(path, 0o700)
+		case 3:
+			err = os.Symlink("/dev/zero", path)
+		}
+		if err != nil {
+			t.Skip(err)
+		}
+		start := time.Now()
+		c, err := Load(path)
+		if special != 0 && time.Since(start) > time.Second {
+			t.Fatalf("Load of a special file took %v", time.Since(start))
+		}
+		over := len(content) > maxInventorySize
+		checkLoaded(t, path, content, special != 0 || over, c, err)
+		if (special != 0 || over) && err == nil {
+			t.Fatal("special or oversized file accepted")
+		}
+	})
+}
+
+// mangleFile damages data the ways inventory files go wrong. Bits of mangle:
+// 1 UTF-8 byte order mark, 2 UTF-16 byte order mark (on UTF-8 bytes),
+// 4 a NUL at at, 8 an invalid UTF-8 byte at at, 16 CRLF line ends, 64 the
+// whole encoded as UTF-16 with its mark (bits 5-6 pick a special file when
+// bit 7 is set). repeat repeats data, up to 8 KiB; 0xffff makes the file
+// larger than the limit.
+func mangleFile(data []byte, mangle uint8, at, repeat int) []byte {
+	b := append([]byte(nil), data...)
+	if repeat > 0 && len(b) > 0 {
+		n := min(repeat, (8<<10)/len(b))
+		if repeat == 0xffff {
+			n = maxInventorySize/len(b) + 1
+		}
+		b = bytes.Repeat(b, max(n, 1))
+	}
+	insert := func(c ...byte) {
+		i := 0
+		if len(b) > 0 {
+			i = at % (len(b) + 1)
+		}
+		b = append(b[:i], append(c, b[i:]...)...)
+	}
+	if mangle&4 != 0 {
+		insert(0)
+	}
+	if mangle&8 != 0 {
+		insert([]byte{0xff, 0xc3, 0x80, 0xed}[at%4])
+	}
+	if mangle&16 != 0 {
+		b = bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+	}
+	if mangle&64 != 0 && mangle&0x80 == 0 {
+		u := utf16.Encode([]rune(string(b)))
+		b = []byte{0xff, 0xfe}
+		for _, c := range u {
+			b = append(b, byte(c), byte(c>>8))
+		}
+	}
+	if mangle&2 != 0 {
+		b = append([]byte{0xfe, 0xff}, b...)
+	}
+	if mangle&1 != 0 {
+		b = append([]byte{0xef, 0xbb, 0xbf}, b...)
+	}
+	return b
 }
