@@ -14,15 +14,20 @@ type Error struct {
 	Line  int
 	Field string
 	Msg   string
+	// Err is the cause when the file could not be read, for errors.Is.
+	Err error
 }
 
-// Error formats the problem as "FILE:LINE: FIELD: MSG" (FIELD is left out when
-// the problem is not about one field, e.g. a YAML syntax error).
+// Error formats the problem as "FILE:LINE: FIELD: MSG". FIELD is left out when
+// the problem is not about one field (e.g. a YAML syntax error), LINE when it
+// is about the file as a whole (Line 0: not a regular file, too large).
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(e.Line))
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+	}
 	b.WriteString(": ")
 	if e.Field != "" {
 		b.WriteString(e.Field)
@@ -31,6 +36,8 @@ func (e *Error) Error() string {
 	b.WriteString(e.Msg)
 	return b.String()
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errors is every problem found in one inventory. Parse returns all of them
 // at once so a user can fix a file in one pass.
@@ -46,6 +53,16 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.Is and errors.As look at each problem and its cause
+// (errors.Is(err, fs.ErrNotExist) for a missing file).
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
 }
 
 // sort orders errors by line, keeping the order they were found in for errors

@@ -82,10 +82,10 @@ type badCase struct {
 
 var badCases = []badCase{
 	// YAML and decoding.
-	{name: "yaml syntax", repl: []string{"vip: 10.0.0.100/24", "vip: [10.0.0.100/24"}, field: "", at: "vip:", want: "invalid YAML"},
-	{name: "yaml tab", repl: []string{"  port: 22\n", "\tport: 22\n"}, field: "", at: "  user: root", want: "invalid YAML: found a tab"},
-	{name: "yaml unterminated quote", repl: []string{"keep_backups: 5\n", "keep_backups: 5\nx: \"oops\n"}, field: "", at: "x: \"oops", want: "invalid YAML: found unexpected end of stream"},
-	{name: "yaml bad indentation", repl: []string{"web:\n  port: 8080\n", "web:\n  port: 8080\n   x: 1\n"}, field: "", at: "   x: 1", want: "invalid YAML: mapping values are not allowed"},
+	{name: "yaml syntax", repl: []string{"vip: 10.0.0.100/24", "vip: [10.0.0.100/24"}, field: "", at: "vip:", want: "unclosed '['"},
+	{name: "yaml tab", repl: []string{"  port: 22\n", "\tport: 22\n"}, field: "", at: "\tport: 22", want: "tab character used for indentation; YAML indents with spaces"},
+	{name: "yaml unterminated quote", repl: []string{"keep_backups: 5\n", "keep_backups: 5\nx: \"oops\n"}, field: "", at: "x: \"oops", want: "unclosed quote"},
+	{name: "yaml bad indentation", repl: []string{"web:\n  port: 8080\n", "web:\n  port: 8080\n   x: 1\n"}, field: "", at: "   x: 1", want: "check this line's indentation"},
 	{name: "unknown field", repl: []string{"    priority: 90", "    prority: 90"}, field: "hosts[3].prority", at: "prority", want: `unknown field "prority" (did you mean "priority"?); allowed: name, address, roles`},
 	{name: "unknown top-level field", repl: []string{"keep_backups: 5", "keep_backup: 5"}, field: "keep_backup", at: "keep_backup:", want: `did you mean "keep_backups"?`},
 	{name: "unknown field no suggestion", repl: []string{"  maxconn: 4000", "  zzz: 4000"}, field: "haproxy.zzz", at: "zzz", want: "allowed: port, maxconn"},
@@ -101,7 +101,7 @@ var badCases = []badCase{
 	{name: "number out of range", repl: []string{"keep_backups: 5", "keep_backups: 99999999999999999999999"}, field: "keep_backups", at: "keep_backups", want: "out of range"},
 	{name: "merge key", repl: []string{"ssh:\n  user: root\n", "ssh:\n  <<: {user: root}\n"}, field: `ssh."<<"`, at: "<<", want: "merge keys"},
 	{name: "second document", repl: []string{"keep_backups: 5\n", "keep_backups: 5\n---\nname: other\n"}, field: "", at: "---", want: "second YAML document"},
-	{name: "empty document", doc: "# nothing here\n", field: "", line: 1, want: "inventory is empty"},
+	{name: "empty document", doc: "# nothing here\n", field: "", line: 1, want: "holds no inventory"},
 	{name: "root is a list", doc: "- a\n- b\n", field: "", line: 1, want: "must be a mapping of fields"},
 	{name: "undefined alias", repl: []string{"vip: 10.0.0.100/24", "vip: *nope"}, field: "", at: "*nope", want: "not defined"},
 
@@ -725,7 +725,7 @@ func TestLoadMissingFile(t *testing.T) {
 func TestTooLarge(t *testing.T) {
 	doc := base + "#" + strings.Repeat("x", maxInventorySize) + "\n"
 	es := parseErrors(t, "big.yaml", doc)
-	if len(es) != 1 || !strings.Contains(es[0].Msg, "limit") {
+	if len(es) != 1 || es[0].Line != 0 || !strings.Contains(es[0].Msg, "at most 1 MiB") {
 		t.Errorf("%v", es)
 	}
 }
@@ -765,9 +765,17 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("error %T is not a non-empty Errors", err)
 			}
+			text := data
+			if u, ok, _ := fromUTF16(data); ok {
+				text = u
+			}
+			lines := newText(text).lines()
 			for _, e := range es {
 				if e.Line < 0 || e.File != "fuzz.yaml" || e.Msg == "" {
 					t.Fatalf("bad error %#v", e)
+				}
+				if e.Line > lines || e.Line == 0 && len(data) <= maxInventorySize {
+					t.Fatalf("line %d of a %d-line file: %v", e.Line, lines, e)
 				}
 				if strings.Contains(e.Msg, "internal error") {
 					t.Fatalf("recovered panic: %v", e)

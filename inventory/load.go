@@ -1,20 +1,108 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"reflect"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Load reads the inventory at path and parses it (see Parse).
+// Load reads the inventory at path and parses it (see Parse). Problems with
+// the file itself (missing, not a regular file, too large) are an Errors
+// holding one file-level Error (Line 0).
 func Load(path string) (*Cluster, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read inventory: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// readFile reads a regular file of at most maxInventorySize bytes. Anything
+// else is refused before a byte is read: opening a FIFO blocks until a writer
+// comes, and a device such as /dev/zero never ends.
+func readFile(path string) ([]byte, error) {
+	fail := func(cause error, format string, args ...any) error {
+		return Errors{{File: path, Msg: fmt.Sprintf(format, args...), Err: cause}}
+	}
+	fi, err := os.Stat(path) // follows symlinks: a link to a file is fine
+	if err != nil {
+		return nil, fail(err, "cannot read the inventory: %v", osCause(err))
+	}
+	if msg := fileProblem(fi); msg != "" {
+		return nil, fail(nil, "%s", msg)
+	}
+	// The path may be replaced between Stat and Open: O_NONBLOCK keeps the
+	// open of a FIFO from blocking, and what was opened is checked again.
+	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		return nil, fail(err, "cannot read the inventory: %v", osCause(err))
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, fail(err, "cannot read the inventory: %v", osCause(err))
+	}
+	if msg := fileProblem(fi); msg != "" {
+		return nil, fail(nil, "%s", msg)
+	}
+	data, err := readLimited(f)
+	if err != nil {
+		return nil, fail(err, "cannot read the inventory: %v", osCause(err))
+	}
+	if len(data) > maxInventorySize {
+		// The size on disk was below the limit (a growing file, or one such as
+		// /proc's that reports no size).
+		return nil, fail(nil, "is larger than %d bytes; an inventory may be at most %s", maxInventorySize, sizeLimit)
+	}
+	return data, nil
+}
+
+// readLimited reads at most one byte past the limit, so that a file over it is
+// refused without being read whole.
+func readLimited(r io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, maxInventorySize+1))
+}
+
+const sizeLimit = "1 MiB (1048576 bytes)"
+
+// fileProblem says why fi cannot be an inventory, or "".
+func fileProblem(fi fs.FileInfo) string {
+	m := fi.Mode()
+	var kind string
+	switch {
+	case m.IsRegular():
+		if fi.Size() > maxInventorySize {
+			return fmt.Sprintf("is %d bytes; an inventory may be at most %s", fi.Size(), sizeLimit)
+		}
+		return ""
+	case m.IsDir():
+		return "is a directory, not a file: give the path of the inventory's YAML file"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device"
+	default:
+		kind = "a special file (" + m.Type().String() + ")"
+	}
+	return "is " + kind + ", not a regular file: the inventory must be a file (to use a command's output, write it to a file first)"
+}
+
+// osCause drops the "open PATH: " that *fs.PathError adds: messages start
+// with the path already.
+func osCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Parse decodes an inventory, applies defaults and checks every rule. file is
@@ -28,11 +116,16 @@ func Parse(file string, data []byte) (c *Cluster, err error) {
 			err = Errors{{File: file, Line: 0, Msg: fmt.Sprintf("internal error while checking the inventory (please report this): %v", r)}}
 		}
 	}()
-	d := newDecoder(file)
 	if len(data) > maxInventorySize {
-		d.errAt(1, "", "the inventory is %d bytes; the limit is %d", len(data), maxInventorySize)
-		return nil, d.errs
+		return nil, Errors{{File: file, Msg: fmt.Sprintf("is %d bytes; an inventory may be at most %s", len(data), sizeLimit)}}
 	}
+	if u, ok, problem := fromUTF16(data); ok {
+		if problem != "" {
+			return nil, Errors{{File: file, Line: newText(u).lineOf(len(u) - 1), Msg: problem}}
+		}
+		data = u
+	}
+	d := newDecoder(file)
 	root := d.parseYAML(data)
 	if root == nil {
 		return nil, d.finish()
@@ -42,7 +135,7 @@ func Parse(file string, data []byte) (c *Cluster, err error) {
 	if r := d.deref(root, ""); r == nil {
 		return nil, d.finish()
 	} else if isNull(r) {
-		d.errAt(r.Line, "", "the inventory is empty: it needs at least hosts, vip and vrrp.virtual_router_id")
+		d.errAt(r.Line, "", "%s", emptyInventory)
 		return nil, d.finish()
 	} else if r.Kind != yaml.MappingNode {
 		d.errAt(root.Line, "", "the inventory must be a mapping of fields (name:, hosts:, vip:, vrrp:, ...), got %s", describe(r))
@@ -69,72 +162,4 @@ func (d *decoder) finish() error {
 	}
 	d.errs.sort()
 	return d.errs
-}
-
-// Redacted returns a deep copy of c with the secrets (vrrp.auth_pass and
-// haproxy.stats_auth.password) replaced by "********", for plans and logs.
-func (c *Cluster) Redacted() *Cluster {
-	if c == nil {
-		return nil
-	}
-	r := c.clone()
-	if r.VRRP.AuthPass != "" {
-		r.VRRP.AuthPass = Redaction
-	}
-	if r.HAProxy.StatsAuth != nil && r.HAProxy.StatsAuth.Password != "" {
-		r.HAProxy.StatsAuth.Password = Redaction
-	}
-	return r
-}
-
-// Redaction replaces secrets in Redacted copies.
-const Redaction = "********"
-
-// clone is a deep copy: nothing in the result shares memory with c.
-func (c *Cluster) clone() *Cluster {
-	r := *c
-	r.Hosts = nil
-	for _, h := range c.Hosts {
-		if h == nil {
-			r.Hosts = append(r.Hosts, nil)
-			continue
-		}
-		hc := *h
-		hc.Roles = append([]string(nil), h.Roles...)
-		r.Hosts = append(r.Hosts, &hc)
-	}
-	if c.HAProxy.StatsAuth != nil {
-		a := *c.HAProxy.StatsAuth
-		r.HAProxy.StatsAuth = &a
-	}
-	r.HAProxy.Backends = nil
-	for _, b := range c.HAProxy.Backends {
-		if b == nil {
-			r.HAProxy.Backends = append(r.HAProxy.Backends, nil)
-			continue
-		}
-		bc := *b
-		bc.Servers = nil
-		for _, s := range b.Servers {
-			if s == nil {
-				bc.Servers = append(bc.Servers, nil)
-				continue
-			}
-			sc := *s
-			bc.Servers = append(bc.Servers, &sc)
-		}
-		r.HAProxy.Backends = append(r.HAProxy.Backends, &bc)
-	}
-	r.HAProxy.Routes = nil
-	for _, rt := range c.HAProxy.Routes {
-		if rt == nil {
-			r.HAProxy.Routes = append(r.HAProxy.Routes, nil)
-			continue
-		}
-		rc := *rt
-		rc.PathSuffix = append([]string(nil), rt.PathSuffix...)
-		r.HAProxy.Routes = append(r.HAProxy.Routes, &rc)
-	}
-	r.Warnings = append([]string(nil), c.Warnings...)
-	return &r
 }

@@ -1,0 +1,29 @@
+package inventory
+
+// Defaults applied when a field is absent.
+const (
+	DefaultName           = "hadeploy"
+	DefaultSSHUser        = "root"
+	DefaultSSHPort        = 22
+	DefaultConnectTimeout = 10
+	DefaultInterface      = "eth0"
+	DefaultPriority       = 100 // only for a single lb host
+	DefaultAdvertInt      = 1
+	DefaultCheckWeight    = 25
+	DefaultCheckInterval  = 2
+	DefaultCheckFall      = 2
+	DefaultCheckRise      = 2
+	DefaultWebPort        = 8080
+	DefaultHealthCheck    = "GET /index.html"
+	DefaultHAProxyPort    = 80
+	DefaultMaxConn        = 4000
+	DefaultStatsURI       = "/haproxy?stats"
+	DefaultCheckInter     = 2000
+	DefaultRise           = 2
+	DefaultFall           = 3
+	DefaultServerWeight   = 1
+	DefaultBackendName    = "web"
+	DefaultTimeServer     = "pool.ntp.org"
+	DefaultTimeSchedule   = "*/10 * * * *"
+	DefaultKeepBackups    = 5
+)
