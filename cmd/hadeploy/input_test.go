@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/transport"
 )
 
 // An inventory that cannot be read is an input error: exit 1 at once, never 2
 // (plan: changes pending), and no host is contacted.
 func TestInputErrorsExitOne(t *testing.T) {
-	testDial = func(context.Context, *inventory.Host) (provision.Transport, error) {
+	testDial = func(context.Context, *inventory.Host) (transport.Transport, error) {
 		t.Error("a host was contacted")
 		return nil, errors.New("no dialing in this test")
 	}
