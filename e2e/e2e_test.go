@@ -258,7 +258,7 @@ func TestCluster(t *testing.T) {
 		if n := strings.Count(r.stdout, "+\tserver web2 10.213.47.12:8080 cookie web2 weight 3"); n != 2 {
 			t.Errorf("expected the weight line changed on both lbs, saw %d\n%s", n, r.stdout)
 		}
-		r = run(t, "apply", heavy, "--output", "json")
+		noFailures(t, "weight change", during(t, "weight change (haproxy reload)", func() { r = run(t, "apply", heavy, "--output", "json") }))
 		want(t, r, 0, "apply weight change")
 		runID := r.events[0].Run
 		var changedSteps []string
@@ -276,7 +276,7 @@ func TestCluster(t *testing.T) {
 		if !strings.Contains(inHost(t, "lb1", "ip", "-o", "-4", "addr"), "10.213.47.100/") {
 			t.Error("lb1 lost the VIP during a weight change")
 		}
-		r = run(t, "rollback", inv, "--run", runID)
+		noFailures(t, "rollback", during(t, "rollback of the weight change", func() { r = run(t, "rollback", inv, "--run", runID) }))
 		want(t, r, 0, "rollback --run")
 		if got := inHost(t, "lb1", "cat", "/etc/haproxy/haproxy.cfg"); got != orig {
 			t.Errorf("rollback did not restore haproxy.cfg byte for byte")
@@ -327,14 +327,34 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a failed apply rolls every touched host back", func(t *testing.T) {
-		// Occupy the new web port on web2 so Apache cannot bind it after reload.
-		inHost(t, "web2", "systemd-run", "--unit=occupy-8081", "/usr/bin/systemd-socket-activate", "-l", "8081", "/bin/cat")
-		defer inHost(t, "web2", "systemctl", "stop", "occupy-8081")
-		moved := variant(t, "port", func(s string) string { return strings.Replace(s, "port: 8080", "port: 8081", 1) })
-		before := inHost(t, "web1", "cat", "/etc/apache2/ports.conf")
-		r := run(t, "apply", moved, "--output", "json")
-		want(t, r, 4, "apply with an occupied port")
+	t.Run("drain and ready a web host: no failed request", func(t *testing.T) {
+		var r1, r2 result
+		a := during(t, "drain + ready of web1", func() {
+			r1 = run(t, "drain", inv, "web1")
+			if out := inHost(t, "lb1", "sh", "-c", `echo "show stat" | socat stdio /run/haproxy/admin.sock | grep "^web,web1,"`); !strings.Contains(out, "MAINT") {
+				t.Errorf("web1 not in maintenance after drain: %s", out)
+			}
+			r2 = run(t, "ready", inv, "web1")
+		})
+		want(t, r1, 0, "drain web1")
+		want(t, r2, 0, "ready web1")
+		noFailures(t, "drain + ready", a)
+		// Bad input: nothing changed, exit 1.
+		want(t, run(t, "drain", inv, "lb1"), 1, "drain a load balancer")
+		want(t, run(t, "drain", inv, "nosuch"), 1, "drain an unknown host")
+	})
+
+	t.Run("a failed apply rolls every touched host back, with no failed request", func(t *testing.T) {
+		// web2's Apache refuses the new config (a broken snippet beside it):
+		// the health check moves, web1 changes, web2 fails its configtest.
+		inHost(t, "web2", "sh", "-c", "echo 'BrokenDirective on' > /etc/apache2/conf-enabled/zz-broken.conf")
+		defer inHost(t, "web2", "rm", "-f", "/etc/apache2/conf-enabled/zz-broken.conf")
+		moved := variant(t, "health", func(s string) string { return strings.Replace(s, "health_check: GET /index.html", "health_check: GET /health.html", 1) })
+		before := inHost(t, "web1", "ls", "/var/www/html")
+		var r result
+		a := during(t, "failing apply + rollback (web2 refuses its config)", func() { r = run(t, "apply", moved, "--output", "json") })
+		want(t, r, 4, "apply with web2 refusing its config")
+		noFailures(t, "failing apply", a)
 		var rolled []string
 		for _, e := range r.events {
 			if e.Step == "rollback" && e.Status == events.StatusChanged {
@@ -344,8 +364,8 @@ func TestCluster(t *testing.T) {
 		if strings.Join(rolled, ",") != "web2,web1" {
 			t.Errorf("rolled back %v, want web2 then web1", rolled)
 		}
-		if got := inHost(t, "web1", "cat", "/etc/apache2/ports.conf"); got != before {
-			t.Error("web1 ports.conf not restored")
+		if got := inHost(t, "web1", "ls", "/var/www/html"); got != before {
+			t.Errorf("web1's docroot not restored: %q, was %q", got, before)
 		}
 		applied := r
 		r = run(t, "verify", inv, "--output", "json")
@@ -356,6 +376,22 @@ func TestCluster(t *testing.T) {
 			dumpCluster(t)
 			t.Fatalf("cluster not serving after rollback: %v", failedChecks(r))
 		}
+	})
+
+	t.Run("a web port change that would empty a backend is refused, with no failed request", func(t *testing.T) {
+		moved := variant(t, "port", func(s string) string { return strings.Replace(s, "port: 8080", "port: 8081", 1) })
+		var r result
+		portsBefore := inHost(t, "web1", "cat", "/etc/apache2/ports.conf")
+		a := during(t, "web port change 8080 → 8081 (refused before any change)", func() { r = run(t, "apply", moved, "--output", "json") })
+		want(t, r, 1, "port change")
+		noFailures(t, "port change", a)
+		if !strings.Contains(r.stderr, "refused, nothing was changed") || !strings.Contains(r.stderr, "backend web") {
+			t.Errorf("the refusal does not say why:\n%s", r.stderr)
+		}
+		if inHost(t, "web1", "cat", "/etc/apache2/ports.conf") != portsBefore {
+			t.Error("web1 changed although the port change was refused")
+		}
+		want(t, run(t, "plan", inv), 0, "plan after the refused port change")
 	})
 
 	t.Run("a locked cluster refuses a second apply", func(t *testing.T) {
@@ -420,4 +456,5 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Logf("timings: %v", timings)
+	t.Logf("availability through the VIP (about 20 req/s, 1 s timeout):\n| operation | requests | failed | longest gap |\n|---|---|---|---|\n%s", strings.Join(availLog, "\n"))
 }

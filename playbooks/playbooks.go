@@ -9,6 +9,7 @@
 package playbooks
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/hadeploy/hadeploy/inventory"
@@ -38,6 +39,40 @@ type Playbook interface {
 	StepsFor(h *inventory.Host) []steps.Step
 	Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase
 	Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase
+	// Refuse says why the plan cannot be carried out without taking a
+	// backend out of service (nil: it can).
+	Refuse(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) error
+}
+
+// Refuse: changing the port haproxy reaches web hosts on would take each
+// changed web host out of rotation until the load balancers switch, one
+// after the other, until a backend has no server left. It needs a staged
+// switch (web hosts on both ports, then the load balancers, then the old
+// port off), which this playbook does not do yet.
+func (Cluster) Refuse(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) error {
+	lbChanging := false
+	for _, h := range f.Connected() {
+		lbChanging = lbChanging || (h.HasRole(inventory.RoleLB) && f.Active(h.Name, "haproxy") && f.Changing(h.Name, "haproxy"))
+	}
+	if !lbChanging {
+		return nil
+	}
+	moving := map[string]bool{}
+	for _, h := range hosts {
+		if h.HasRole(inventory.RoleWeb) && steps.Serving(h, f) && steps.ListenChanges(h, f) {
+			moving[h.Name] = true
+		}
+	}
+	for _, b := range c.HAProxy.Backends {
+		all := len(b.Servers) > 1
+		for _, s := range b.Servers {
+			all = all && moving[s.Host]
+		}
+		if all {
+			return fmt.Errorf("web.port changes on every server of backend %s while haproxy changes too: hadeploy would take them out of rotation one by one until the load balancers switch, leaving %s empty. A staged switch (web hosts on both ports, then the load balancers, then the old port off) is not done yet; change the port in a maintenance window", b.Name, b.Name)
+		}
+	}
+	return nil
 }
 
 // Cluster is the article's cluster, the built-in playbook.

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -25,6 +26,14 @@ func (r *Runner) Apply(ctx context.Context) (*events.Summary, error) {
 	// From here on, cleanup must run even if the operator pressed Ctrl-C.
 	cleanupCtx := context.WithoutCancel(ctx)
 	err := r.applyLocked(ctx)
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		r.emit(events.Event{Type: events.EvError, Message: err.Error()})
+		sum.Failed = true
+		r.releaseLocks(cleanupCtx, "")
+		r.finish(sum, start)
+		return sum, err
+	}
 	if err != nil {
 		aerr := &ApplyError{Err: err}
 		r.emit(events.Event{Type: events.EvError, Message: err.Error()})
@@ -56,6 +65,11 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 	}
 	if err := r.plan(r.conns); err != nil {
 		return err
+	}
+	// A plan the playbook cannot carry out without an outage is refused
+	// before anything changes.
+	if err := r.playbook().Refuse(r.Cluster, r.Hosts, fleet{r}); err != nil {
+		return &RefusedError{Err: err}
 	}
 	// Packages first, on every host at once: installing is slow and changes
 	// no served configuration hadeploy manages.

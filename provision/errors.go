@@ -18,6 +18,15 @@ func (e *LockedError) Error() string {
 	return b.String()
 }
 
+// RefusedError is a plan refused before any host was touched.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string {
+	return "refused, nothing was changed: " + e.Err.Error()
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // ApplyError is a failed apply; RolledBack says whether every touched host
 // was put back as it was.
 type ApplyError struct {

@@ -133,3 +133,28 @@ func (f fleet) Changing(host, step string) bool {
 	}
 	return false
 }
+
+// Operate runs an operator action as gates (drain, ready, switchover) under
+// the cluster lock: gates(f) builds them from the fleet once every host is
+// read; each must pass in order. Nothing is journaled: these actions change
+// runtime state only (haproxy admin state, a keepalived track file).
+func (r *Runner) Operate(ctx context.Context, command string, gates func(f steps.Fleet) ([]steps.Gate, error)) (*events.Summary, error) {
+	start := time.Now()
+	sum := &events.Summary{Command: command, Run: r.RunID}
+	if err := r.Open(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	defer r.releaseLocks(context.WithoutCancel(ctx), "")
+	gs, err := gates(fleet{r})
+	if err == nil {
+		for _, g := range gs {
+			if err = r.pass(ctx, g); err != nil {
+				break
+			}
+		}
+	}
+	r.finish(sum, start)
+	sum.Failed = err != nil
+	return sum, err
+}

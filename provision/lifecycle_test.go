@@ -66,6 +66,8 @@ func (p twoPhases) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.
 		{Name: "rest", Hosts: hosts[1:], Serial: false, After: after, Finally: []steps.Gate{final}},
 	}
 }
+func (twoPhases) Refuse(*inventory.Cluster, []*inventory.Host, steps.Fleet) error { return nil }
+
 func (p twoPhases) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []playbooks.Phase {
 	rev := append([]*inventory.Host(nil), hosts...)
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {

@@ -101,8 +101,8 @@ func TestFailedStepRollsBackEveryTouchedHost(t *testing.T) {
 	for n, h := range fc.hosts {
 		before[n] = h.Files["/etc/haproxy/haproxy.cfg"] + h.Files["/etc/apache2/ports.conf"]
 	}
-	// A new web port: web1 changes fine, web2's Apache then "fails to serve".
-	fc.c.Web.Port = 8081
+	// A new health page: web1 changes fine, web2's Apache then "fails to serve".
+	fc.c.Web.HealthCheck = "GET /health.html"
 	fc.hosts["web2"].FailStep = "web"
 	_, err := fc.runner("R2").Apply(context.Background())
 	var ae *provision.ApplyError
@@ -254,7 +254,7 @@ func TestRollbackWaitsUntilTheHostReallyServes(t *testing.T) {
 		}
 		return "UP", "web1"
 	}
-	fc.c.Web.Port = 8081
+	fc.c.Web.HealthCheck = "GET /health.html"
 	fc.hosts["web2"].FailStep = "web"
 	_, err := fc.runner("R2").Apply(context.Background())
 	var ae *provision.ApplyError
@@ -432,6 +432,31 @@ func TestDrainRefusedWhenNoOtherServerServes(t *testing.T) {
 	for _, lb := range []string{"lb1", "lb2"} {
 		if st, set := fc.hosts[lb].Admin["web/web1"]; set && st != "ready" {
 			t.Errorf("%s: web1 was set %s although the drain was refused", lb, st)
+		}
+	}
+}
+
+// A web port change on a serving cluster would empty backend web: it is
+// refused before any host is touched.
+func TestPortChangeRefusedBeforeAnyChange(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := fc.hosts["web1"].Files["/etc/apache2/ports.conf"]
+	fc.c.Web.Port = 8081
+	_, err := fc.runner("R2").Apply(context.Background())
+	var re *provision.RefusedError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "backend web") {
+		t.Fatalf("want a RefusedError naming backend web, got %v", err)
+	}
+	if fc.hosts["web1"].Files["/etc/apache2/ports.conf"] != before {
+		t.Error("web1 changed although the plan was refused")
+	}
+	for n, h := range fc.hosts {
+		if h.Lock != "" {
+			t.Errorf("%s still locked", n)
 		}
 	}
 }

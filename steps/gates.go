@@ -58,7 +58,9 @@ func inRotation(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, 
 			s.Line(`echo 'show stat' | timeout 3 socat stdio %s 2>/dev/null | awk -F, -v sv=%s '$2==sv {print "==stat " $1 " " $18}'`,
 				"UNIX-CONNECT:"+StatsSocket(f.Facts(lb.Name).Family), h.Name)
 			if pinned {
-				req := fmt.Sprintf("%s %s HTTP/1.0\r\nHost: %s\r\nCookie: SERVERID=%s\r\n\r\n", c.HealthMethod(), c.HealthPath(), hostHeader, h.Name)
+				// The page every web host serves, whatever the health path is now
+				// (a rollback restores hosts to an older one).
+				req := fmt.Sprintf("GET %s HTTP/1.0\r\nHost: %s\r\nCookie: SERVERID=%s\r\n\r\n", pinnedPath, hostHeader, h.Name)
 				s.Line(`printf '==reach %%s\n' "$(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$0; printf "%%s" "$1" >&3; tail -n 1 <&3' %s %s 2>/dev/null | tr -d '\r')"`,
 					fmt.Sprint(hp.Port), req)
 			}
@@ -101,13 +103,16 @@ func rotationProblem(out, host string, pinned bool) string {
 	return ""
 }
 
+// pinnedPath is the page the web step always writes: it names the host.
+const pinnedPath = "/index.html"
+
 // routeTo finds a Host header whose request reaches a backend that has h, so
 // the probe can pin a request to h; false when no such plain route exists
 // (the health path itself is routed elsewhere by a path suffix).
 func routeTo(c *inventory.Cluster, h *inventory.Host) (string, bool) {
 	for _, rt := range c.HAProxy.Routes {
 		for _, suf := range rt.PathSuffix {
-			if strings.HasSuffix(c.HealthPath(), suf) {
+			if strings.HasSuffix(pinnedPath, suf) {
 				return "", false
 			}
 		}
@@ -207,7 +212,7 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 	rot := inRotation(t.Cluster, t.Host, lbs, f)
 	// Only a change of the port haproxy reaches the host on makes rotation
 	// wait for haproxy's own change (the contract between the two).
-	if d, err := distroFor(t.Facts.Family); err != nil || !f.ChangingFile(t.Host.Name, d.listenFile()) {
+	if !ListenChanges(t.Host, f) {
 		rot.DependsOn = ""
 	}
 	return append(ReadyGate(t.Cluster, t.Host, lbs, f), rot)
@@ -249,4 +254,18 @@ func (Keepalived) FinalGates(t Target, f Fleet) []Gate {
 		}
 	}
 	return []Gate{oneVIPHolder(t.Cluster, lbs, true)}
+}
+
+// ListenChanges reports whether the plan changes the port web host h listens
+// on (the file that holds Apache's Listen line changes).
+func ListenChanges(h *inventory.Host, f Fleet) bool {
+	d, err := distroFor(f.Facts(h.Name).Family)
+	return err == nil && f.ChangingFile(h.Name, d.listenFile())
+}
+
+// Serving reports whether web host h's web server was running when the run
+// began (a cold host is in no rotation yet).
+func Serving(h *inventory.Host, f Fleet) bool {
+	d, err := distroFor(f.Facts(h.Name).Family)
+	return err == nil && f.Active(h.Name, d.WebService)
 }

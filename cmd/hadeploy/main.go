@@ -113,7 +113,7 @@ Exit codes: 0 ok, 1 error, 2 plan has changes, 3 verify/failover-test failed,
 		Version:       version + " (commit " + commit + ")",
 	}
 	g.register(root)
-	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newHistoryCmd(g), newLockCmd(g),
+	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newDrainCmd(g), newReadyCmd(g), newRollbackCmd(g), newHistoryCmd(g), newLockCmd(g),
 		newVerifyCmd(g), newFailoverCmd(g), newLabCmd(g), newVersionCmd())
 	return root
 }
