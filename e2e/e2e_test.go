@@ -349,7 +349,9 @@ func TestCluster(t *testing.T) {
 		// the health check moves, web1 changes, web2 fails its configtest.
 		inHost(t, "web2", "sh", "-c", "echo 'BrokenDirective on' > /etc/apache2/conf-enabled/zz-broken.conf")
 		defer inHost(t, "web2", "rm", "-f", "/etc/apache2/conf-enabled/zz-broken.conf")
-		moved := variant(t, "health", func(s string) string { return strings.Replace(s, "health_check: GET /index.html", "health_check: GET /health.html", 1) })
+		moved := variant(t, "health", func(s string) string {
+			return strings.Replace(s, "health_check: GET /index.html", "health_check: GET /health.html", 1)
+		})
 		before := inHost(t, "web1", "ls", "/var/www/html")
 		var r result
 		a := during(t, "failing apply + rollback (web2 refuses its config)", func() { r = run(t, "apply", moved, "--output", "json") })

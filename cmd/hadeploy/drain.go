@@ -70,8 +70,8 @@ Undo with: hadeploy ready INVENTORY HOST.`,
 
 func newReadyCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "ready INVENTORY HOST",
-		Short: "Put a drained web host back in rotation, waiting until every haproxy has it UP",
+		Use:     "ready INVENTORY HOST",
+		Short:   "Put a drained web host back in rotation, waiting until every haproxy has it UP",
 		Example: `  hadeploy ready e2e/lab-cluster.yaml web1`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
