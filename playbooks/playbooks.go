@@ -135,56 +135,57 @@ func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.F
 	return out
 }
 
-// gatesAfter collects the gates of h's steps (only of the steps that change
-// on h, in an apply), one per name.
-func gatesAfter(c *inventory.Cluster, h *inventory.Host, f steps.Fleet, changedOnly bool) []steps.Gate {
-	var out []steps.Gate
-	seen := map[string]bool{}
-	for _, st := range StepsFor(h) {
-		g, ok := st.(steps.Gater)
-		if !ok || (changedOnly && !f.Changing(h.Name, st.Name())) {
-			continue
-		}
-		for _, gt := range g.Gates(steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}, f) {
-			if !seen[gt.Name] {
-				seen[gt.Name] = true
-				out = append(out, gt)
-			}
-		}
-	}
-	return out
-}
-
-// gatesBefore collects the Before gates of the steps that change on h.
-func gatesBefore(c *inventory.Cluster, h *inventory.Host, f steps.Fleet) []steps.Gate {
-	var out []steps.Gate
-	for _, st := range StepsFor(h) {
-		if s, ok := st.(steps.Surrounder); ok && f.Changing(h.Name, st.Name()) {
-			out = append(out, s.Before(steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}, f)...)
-		}
-	}
-	return out
-}
-
-// finalGates collects the final gates of the steps that change on any of hosts.
-func finalGates(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []steps.Gate {
+// collect asks each step of each host (only those that change on it, when
+// changedOnly) for gates through ask, keeping one gate per name (or all,
+// when dedupe is false: Before gates are a sequence).
+func collect(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet, changedOnly, dedupe bool, ask func(steps.Step, steps.Target) []steps.Gate) []steps.Gate {
 	var out []steps.Gate
 	seen := map[string]bool{}
 	for _, h := range hosts {
 		for _, st := range StepsFor(h) {
-			g, ok := st.(steps.FinalGater)
-			if !ok || !f.Changing(h.Name, st.Name()) {
+			if changedOnly && !f.Changing(h.Name, st.Name()) {
 				continue
 			}
-			for _, gt := range g.FinalGates(steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}, f) {
-				if !seen[gt.Name] {
-					seen[gt.Name] = true
-					out = append(out, gt)
+			for _, g := range ask(st, steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}) {
+				if !dedupe || !seen[g.Name] {
+					seen[g.Name] = true
+					out = append(out, g)
 				}
 			}
 		}
 	}
 	return out
+}
+
+// gatesAfter collects the gates of h's steps (in an apply, only of the steps
+// that change on h).
+func gatesAfter(c *inventory.Cluster, h *inventory.Host, f steps.Fleet, changedOnly bool) []steps.Gate {
+	return collect(c, []*inventory.Host{h}, f, changedOnly, true, func(st steps.Step, t steps.Target) []steps.Gate {
+		if g, ok := st.(steps.Gater); ok {
+			return g.Gates(t, f)
+		}
+		return nil
+	})
+}
+
+// gatesBefore collects the Before gates of the steps that change on h.
+func gatesBefore(c *inventory.Cluster, h *inventory.Host, f steps.Fleet) []steps.Gate {
+	return collect(c, []*inventory.Host{h}, f, true, false, func(st steps.Step, t steps.Target) []steps.Gate {
+		if s, ok := st.(steps.Surrounder); ok {
+			return s.Before(t, f)
+		}
+		return nil
+	})
+}
+
+// finalGates collects the final gates of the steps that change on any of hosts.
+func finalGates(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []steps.Gate {
+	return collect(c, hosts, f, true, true, func(st steps.Step, t steps.Target) []steps.Gate {
+		if g, ok := st.(steps.FinalGater); ok {
+			return g.FinalGates(t, f)
+		}
+		return nil
+	})
 }
 
 // ready drops the gates that cannot pass yet in an apply: those whose

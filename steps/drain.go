@@ -141,7 +141,7 @@ func DrainGates(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, 
 		OK:    "in maintenance on every load balancer",
 		Probe: adminProbe(c, h.Name, shared, "maint", f),
 		Passed: func(out map[string]string) (bool, string) {
-			return admin(out, h.Name, "MAINT")
+			return admin(out, h.Name, func(st string) bool { return strings.HasPrefix(st, "MAINT") })
 		},
 	}
 	return []Gate{look, drain, maint}
@@ -159,25 +159,18 @@ func ReadyGate(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, f
 		OK:    "ready on every load balancer",
 		Probe: adminProbe(c, h.Name, shared, "ready", f),
 		Passed: func(out map[string]string) (bool, string) {
-			var why []string
-			for _, lb := range sortedNames(out) {
-				for _, s := range parseSrv(out[lb]) {
-					if s.server == h.Name && (strings.HasPrefix(s.status, "MAINT") || strings.HasPrefix(s.status, "DRAIN")) {
-						why = append(why, fmt.Sprintf("%s: %s/%s still %s", lb, s.backend, s.server, s.status))
-					}
-				}
-			}
-			return len(why) == 0, strings.Join(why, "; ")
+			return admin(out, h.Name, func(st string) bool { return !strings.HasPrefix(st, "MAINT") && !strings.HasPrefix(st, "DRAIN") })
 		},
+
 	}}
 }
 
-// admin reports whether h shows status prefix want in every backend probed.
-func admin(out map[string]string, h, want string) (bool, string) {
+// admin reports whether h's status is good in every backend probed.
+func admin(out map[string]string, h string, good func(status string) bool) (bool, string) {
 	var why []string
 	for _, lb := range sortedNames(out) {
 		for _, s := range parseSrv(out[lb]) {
-			if s.server == h && !strings.HasPrefix(s.status, want) {
+			if s.server == h && !good(s.status) {
 				why = append(why, fmt.Sprintf("%s: %s/%s %s", lb, s.backend, s.server, s.status))
 			}
 		}
