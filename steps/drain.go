@@ -161,7 +161,6 @@ func ReadyGate(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, f
 		Passed: func(out map[string]string) (bool, string) {
 			return admin(out, h.Name, func(st string) bool { return !strings.HasPrefix(st, "MAINT") && !strings.HasPrefix(st, "DRAIN") })
 		},
-
 	}}
 }
 
