@@ -144,7 +144,7 @@ func routeTo(c *inventory.Cluster, h *inventory.Host) (string, bool) {
 // rendered VRRP timers (plus the tracker's rise once it must first see a
 // freshly started haproxy).
 func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate {
-	bound := time.Duration(DetectionBound(c, false)+3) * time.Second
+	bound := MasterDownBound(c) + 3*time.Second
 	if final {
 		bound += time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1)) * time.Second
 	}

@@ -25,13 +25,17 @@ const HAProxyCheckTimeout = 10 * time.Second
 // reloads.
 const HAProxyStateFile = "/var/lib/haproxy/server-state"
 
-// Activation saves the servers' state just before a reload (and before a
-// rollback's), so a drained or maintenance server stays so.
+// HAProxyDropIn makes systemd tell keepalived at once when haproxy stops.
+const HAProxyDropIn = "/etc/systemd/system/haproxy.service.d/10-hadeploy.conf"
+
+// Activation makes systemd read the drop-in, then saves the servers' state
+// just before a reload (and before a rollback's), so a drained or
+// maintenance server stays so.
 func (HAProxy) Activation(t Target) string {
 	sock := "UNIX-CONNECT:" + StatsSocket(t.Facts.Family)
 	tmp := HAProxyStateFile + ".tmp"
-	return "echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && mv -f " + shell.Quote(tmp) + " " + shell.Quote(HAProxyStateFile) +
-		" || { rm -f " + shell.Quote(tmp) + "; [ -e " + shell.Quote(HAProxyStateFile) + " ] || : > " + shell.Quote(HAProxyStateFile) + "; }"
+	return "systemctl daemon-reload && { echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && mv -f " + shell.Quote(tmp) + " " + shell.Quote(HAProxyStateFile) +
+		" || { rm -f " + shell.Quote(tmp) + "; [ -e " + shell.Quote(HAProxyStateFile) + " ] || : > " + shell.Quote(HAProxyStateFile) + "; }; }"
 }
 
 // haproxyModel is the typed model the template renders.
@@ -78,12 +82,17 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	dropIn, err := render("haproxy-dropin.conf.tmpl", struct{ File, Dir string }{HAProxyDownFile, StateDir})
+	if err != nil {
+		return nil, err
+	}
 	return &Desired{
 		Step: "haproxy",
 		// socat talks to the stats socket, as in the article (verify uses it).
 		Packages: []string{"haproxy", "socat"},
 		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
-			Validate: "haproxy -c -f %s", SecretLines: []string{"stats auth"}}},
+			Validate: "haproxy -c -f %s", SecretLines: []string{"stats auth"}},
+			{Path: HAProxyDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root"}},
 		Services: []Service{{Name: "haproxy", OnChange: Reload}},
 		Listen:   &Listen{Proto: "tcp", Port: t.Cluster.HAProxy.Port, Process: "haproxy"},
 	}, nil

@@ -2,8 +2,10 @@ package steps
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/shell"
 )
 
 // Keepalived holds the VIP on the healthiest load balancer. The tracker really
@@ -30,7 +32,20 @@ type keepalivedModel struct {
 	AdvertInt       int
 	AuthPass        string
 	VIP             string
+	HAProxyDownFile string
+	PriorityFile    string
 }
+
+// Track files keepalived watches with inotify. They live in hadeploy's state
+// folder, which must exist before keepalived loads its config.
+const (
+	StateDir        = "/var/lib/hadeploy"
+	HAProxyDownFile = StateDir + "/haproxy-down"
+	PriorityFile    = StateDir + "/vrrp-priority"
+)
+
+// Activation: the track files' folder exists before keepalived (re)loads.
+func (Keepalived) Activation(Target) string { return "mkdir -p " + shell.Quote(StateDir) }
 
 type checkScriptModel struct {
 	Port int
@@ -53,7 +68,7 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		Instance:    fmt.Sprintf("VI_%d", c.VRRP.VirtualRouterID),
 		State:       state, Interface: h.Interface, VirtualRouterID: c.VRRP.VirtualRouterID,
 		Priority: h.Priority, AdvertInt: c.VRRP.AdvertInt, AuthPass: c.VRRP.AuthPass,
-		VIP: c.VIPPrefix.String(),
+		VIP: c.VIPPrefix.String(), HAProxyDownFile: HAProxyDownFile, PriorityFile: PriorityFile,
 	}
 	conf, err := render("keepalived.conf.tmpl", m)
 	if err != nil {
@@ -76,13 +91,25 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 	}, nil
 }
 
-// DetectionBound is the longest a healthy backup should need to take the VIP
-// after the master stops advertising: 3 adverts plus skew, rounded up, plus the
-// gratuitous ARP. For a dead haproxy add interval*fall of the tracker.
-func DetectionBound(c *inventory.Cluster, haproxyDead bool) (seconds int) {
-	s := 3*c.VRRP.AdvertInt + 1 + 1
-	if haproxyDead {
-		s += c.VRRP.CheckInterval * (c.VRRP.CheckFall + 1)
+// MasterDownBound is the longest a healthy backup should need to take the
+// VIP after the master vanishes (no advert at all): 3 adverts plus skew,
+// rounded up, plus the gratuitous ARP.
+func MasterDownBound(c *inventory.Cluster) time.Duration {
+	return time.Duration(3*c.VRRP.AdvertInt+1+1) * time.Second
+}
+
+// FaultBound is the longest a healthy backup should need to take the VIP once
+// the master says it stops (keepalived stopping, or FAULT because haproxy
+// stopped: a priority-0 advert): the best backup's skew time,
+// (256 − priority)/256 × advert_int, plus 1 s for the gratuitous ARP and the
+// observer's sampling.
+func FaultBound(c *inventory.Cluster, master string) time.Duration {
+	best := 0
+	for _, h := range c.HostsWithRole(inventory.RoleLB) {
+		if h.Name != master && h.Priority > best {
+			best = h.Priority
+		}
 	}
-	return s
+	skew := time.Duration(float64(time.Second) * float64(c.VRRP.AdvertInt) * float64(256-best) / 256)
+	return skew.Round(time.Millisecond) + time.Second
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
@@ -156,11 +157,11 @@ func TestMasterIsHighestPriority(t *testing.T) {
 
 func TestDetectionBound(t *testing.T) {
 	c := seedCluster()
-	if got := DetectionBound(c, false); got != 5 {
-		t.Errorf("keepalived stop bound = %d, want 5", got)
+	if got := MasterDownBound(c); got != 5*time.Second {
+		t.Errorf("master-down bound = %s, want 5s", got)
 	}
-	if got := DetectionBound(c, true); got != 11 {
-		t.Errorf("haproxy dead bound = %d, want 11", got)
+	if got := FaultBound(c, "lb1"); got != 1609*time.Millisecond {
+		t.Errorf("fault bound = %s, want 1.609s (skew of the backup, priority 100 at advert_int 1, plus 1 s)", got)
 	}
 }
 

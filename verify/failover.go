@@ -16,22 +16,24 @@ import (
 
 // Scenario is one failure the test injects on the current master.
 type Scenario struct {
+	ID      string // stable, in the JSON event's data.id
 	Name    string
-	Service string // stopped on the master, then started again
-	// HAProxyDead: detection goes through the health tracker, so the bound
-	// includes its interval × fall.
-	HAProxyDead bool
+	Service string   // failed on the master, then started again
+	Fail    []string // the systemctl verb and flags that fail it
 }
 
-// Scenarios: a keepalived stop (priority-0 advert) and a dead haproxy (the
-// tracker must lower the master's priority below the backup's).
+// Scenarios: keepalived stopping (priority-0 advert), haproxy stopped and
+// haproxy killed (systemd's ExecStopPost puts keepalived in FAULT at once,
+// then restarts a killed haproxy by itself). Each is bounded by FaultBound.
 var Scenarios = []Scenario{
-	{Name: "stop keepalived on master", Service: "keepalived"},
-	{Name: "stop haproxy on master", Service: "haproxy", HAProxyDead: true},
+	{ID: "keepalived-stop", Name: "stop keepalived on master", Service: "keepalived", Fail: []string{"stop"}},
+	{ID: "haproxy-stop", Name: "stop haproxy on master", Service: "haproxy", Fail: []string{"stop"}},
+	{ID: "haproxy-kill", Name: "kill -9 haproxy on master", Service: "haproxy", Fail: []string{"kill", "-s", "KILL"}},
 }
 
 // Result is one scenario's measurements.
 type Result struct {
+	ID         string        `json:"id"`
 	Scenario   string        `json:"scenario"`
 	Master     string        `json:"master"`
 	NewHolder  string        `json:"new_holder"`
@@ -101,7 +103,7 @@ func (f *Failover) logf(format string, args ...any) {
 
 func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error {
 	s := &shell.Script{}
-	s.Line(`systemctl %s %s`, verb, unit)
+	s.Raw(`systemctl ` + verb + ` ` + shell.Quote(unit))
 	res, err := f.Runner.Exec(ctx, host, s)
 	if err != nil {
 		return fmt.Errorf("%s: systemctl %s %s: %w", host, verb, unit, err)
@@ -114,8 +116,8 @@ func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error
 
 func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Result {
 	c := f.Cluster
-	bound := time.Duration(steps.DetectionBound(c, sc.HAProxyDead)) * time.Second
-	res := Result{Scenario: sc.Name, Master: master, Bound: bound}
+	bound := steps.FaultBound(c, master)
+	res := Result{ID: sc.ID, Scenario: sc.Name, Master: master, Bound: bound}
 	rate := f.Rate
 	if rate <= 0 {
 		rate = 20
@@ -195,9 +197,9 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	defer f.systemctl(restoreCtx, master, "start", sc.Service)
 
 	time.Sleep(time.Second) // a baseline of good requests
-	f.logf("%s: stopping %s on %s", sc.Name, sc.Service, master)
+	f.logf("%s: %s %s on %s", sc.Name, strings.Join(sc.Fail, " "), sc.Service, master)
 	t0 := time.Now()
-	if err := f.systemctl(ctx, master, "stop", sc.Service); err != nil {
+	if err := f.systemctl(ctx, master, shell.Join(sc.Fail...), sc.Service); err != nil {
 		res.Problem = err.Error()
 	}
 	// Give a slow move twice the bound before calling it a failure, so the
@@ -213,7 +215,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	if err := f.systemctl(restoreCtx, master, "start", sc.Service); err != nil && res.Problem == "" {
 		res.Problem = err.Error()
 	}
-	failBound := bound + time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1))*time.Second
+	failBound := steps.MasterDownBound(c) + time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1))*time.Second
 	at, _, back := waitFor(t1, 2*failBound, onMaster)
 	if back {
 		res.FailBack = at.Sub(t1)

@@ -120,7 +120,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 						st = events.StatusFailed
 					}
 					s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
-						"master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
+						"id": r.ID, "master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
 						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
 						"failed": r.Failed, "split_brain": r.SplitBrain, "problem": r.Problem}})
 				}
