@@ -76,6 +76,7 @@ func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
 
 func newFailoverCmd(g *globals) *cobra.Command {
 	var rate int
+	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "failover-test INVENTORY",
 		Short: "Kill the active load balancer's role, measure that the VIP moves and traffic flows, restore",
@@ -95,6 +96,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 				return err
 			}
 			defer s.close()
+			s.runner.LockWait = *lockWait
 			if err := s.runner.Open(cmd.Context(), true); err != nil {
 				return err
 			}
@@ -137,6 +139,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 		},
 	}
 	cmd.Flags().IntVar(&rate, "rate", 20, "requests per second to the VIP during the test (bounded: it stops by itself)")
+	lockWait = lockWaitFlag(cmd)
 	return cmd
 }
 
