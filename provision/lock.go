@@ -92,7 +92,7 @@ func (r *Runner) lockAll(ctx context.Context) error {
 		wait := min(delay/2+rand.N(delay), left)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stopped waiting for the lock:\n%s\n%w", le.holders(), ctx.Err())
+			return fmt.Errorf("%w while waiting for the lock, held by:\n%s", ctx.Err(), le.holders())
 		case <-time.After(wait):
 		}
 		delay = min(2*delay, 5*time.Second)

@@ -39,6 +39,10 @@ Exit codes: 0 all passed, 3 a check failed, 1 error.`,
 			defer s.runner.Close()
 			v := &verify.Verifier{Cluster: s.cluster, Runner: s.runner, Hosts: s.runner.Hosts}
 			checks := v.Run(cmd.Context())
+			if err := cmd.Context().Err(); err != nil {
+				// Checks cut short say nothing about the cluster.
+				return fmt.Errorf("verify stopped before its checks were done: %w", err)
+			}
 			return reportChecks(s, checks, time.Since(start))
 		},
 	}
@@ -128,6 +132,9 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 				}
 			}
 			s.ui.Print("\n" + ui.Table(rows, s.color))
+			if err := cmd.Context().Err(); err != nil {
+				return fmt.Errorf("failover-test stopped part-way (the services it stopped were started again): %w", err)
+			}
 			if runErr != nil {
 				return &codeError{code: exitVerify, err: runErr}
 			}

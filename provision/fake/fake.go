@@ -239,6 +239,17 @@ func (h *Host) SetLock(info string) {
 	h.mu.Unlock()
 }
 
+// Paths lists the files the host has.
+func (h *Host) Paths() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for p := range h.Files {
+		out = append(out, p)
+	}
+	return out
+}
+
 // LockInfo is who holds the host's lock ("" = free).
 func (h *Host) LockInfo() string {
 	h.mu.Lock()
