@@ -410,6 +410,8 @@ func TestCluster(t *testing.T) {
 		want(t, run(t, "plan", inv), 0, "plan after lock release")
 	})
 
+	t.Run("three applies at once: exactly one proceeds", testConcurrentApplies)
+
 	t.Run("a host cut off mid-apply: clear error, then a second apply converges", func(t *testing.T) {
 		heavy := variant(t, "weight2", func(s string) string {
 			return strings.Replace(s, "        - host: web2\n          weight: 1", "        - host: web2\n          weight: 2", 1)

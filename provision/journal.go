@@ -131,8 +131,8 @@ func RollbackScript(runID string, j *Journal) *shell.Script {
 }
 
 // ReleaseScript marks the run done, keeps the newest `keep` runs' backups and
-// releases the lock.
-func ReleaseScript(runID, status string, keep int, touched bool) *shell.Script {
+// releases the lock if it is still the one this run took (lockInfo).
+func ReleaseScript(runID, status string, keep int, touched bool, lockInfo string) *shell.Script {
 	s := &shell.Script{}
 	r := RunDir(runID)
 	if touched {
@@ -142,8 +142,24 @@ func ReleaseScript(runID, status string, keep int, touched bool) *shell.Script {
 		s.Line(`if [ -d %s ]; then ls -1 %s | sort -r | tail -n +%s | while read -r d; do st=$(cat %s/"$d"/status 2>/dev/null); [ "$st" = running ] || rm -rf %s/"$d"; done; fi`,
 			RunsRoot, RunsRoot, strconv.Itoa(keep+1), RunsRoot, RunsRoot)
 	}
-	s.Line(`rm -rf %s`, LockDir)
+	unlock(s, lockInfo)
 	return s
+}
+
+// UnlockScript releases the lock if it is still the one this run took: for
+// a host whose locking program failed half-way (it may or may not have
+// taken it).
+func UnlockScript(lockInfo string) *shell.Script {
+	s := &shell.Script{}
+	unlock(s, lockInfo)
+	return s
+}
+
+// unlock removes the lock only when its info is ours: a run releasing what it
+// took must never remove a lock another run holds (while ours stands no one
+// else can create it, so the check and the removal cannot be split).
+func unlock(s *shell.Script, lockInfo string) {
+	s.Line(`if [ "$(cat %s/info 2>/dev/null)" = %s ]; then rm -rf %s; fi`, LockDir, lockInfo, LockDir)
 }
 
 // restoreCmd puts a backup back over path atomically (copy beside, rename).

@@ -32,6 +32,9 @@ type Runner struct {
 	// Meta identifies the operator in locks and history: who, from where, what.
 	Meta             string
 	StaleLockMinutes int
+	// LockWait is how long to wait for a lock held by someone else before
+	// giving up (0: fail at once).
+	LockWait time.Duration
 	// Log receives every remote program run (with file contents elided).
 	Log func(format string, args ...any)
 
@@ -42,6 +45,9 @@ type Runner struct {
 	red   *Redactor
 	reads *steps.Reads // what every snapshot reads, derived once from the steps
 	conns []*hostConn
+	// lockInfo is what this run wrote into the locks it took; releasing
+	// compares against it.
+	lockInfo string
 }
 
 type hostConn struct {
@@ -51,7 +57,10 @@ type hostConn struct {
 	plan    *HostPlan
 	touched bool
 	locked  bool
-	sum     events.HostSummary
+	// lockUnknown: the program taking the lock failed (cut off, cancelled),
+	// so the lock may or may not be ours; release it if it is.
+	lockUnknown bool
+	sum         events.HostSummary
 }
 
 func (r *Runner) emit(e events.Event) {
@@ -135,7 +144,7 @@ func (r *Runner) parallel(ctx context.Context, cs []*hostConn, f func(ctx contex
 func (r *Runner) snapshot(ctx context.Context, cs []*hostConn, lock bool) error {
 	lockInfo := ""
 	if lock {
-		lockInfo = fmt.Sprintf("run %s by %s since %s", r.RunID, r.Meta, time.Now().UTC().Format(time.RFC3339))
+		lockInfo = r.lockInfo
 	}
 	stale := r.StaleLockMinutes
 	if stale <= 0 {
@@ -151,14 +160,16 @@ func (r *Runner) snapshot(ctx context.Context, cs []*hostConn, lock bool) error 
 	script := SnapshotScript(r.reads.Paths, r.reads.Packages, r.reads.Services, lockInfo, stale)
 	return r.parallel(ctx, cs, func(ctx context.Context, c *hostConn) error {
 		res, err := r.exec(ctx, c, script)
-		if err != nil {
-			return fmt.Errorf("%s: read host state: %w", c.h.Name, err)
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("%s: read host state: exit %d: %s", c.h.Name, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		if err != nil {
+			c.lockUnknown = c.lockUnknown || lock
+			return fmt.Errorf("%s: read host state: %w", c.h.Name, err)
 		}
 		sn, err := ParseSnapshot(res.Stdout)
 		if err != nil {
+			c.lockUnknown = c.lockUnknown || lock
 			return fmt.Errorf("%s: %w", c.h.Name, err)
 		}
 		c.snap = sn

@@ -243,7 +243,7 @@ func TestJournalAndRollbackScript(t *testing.T) {
 		t.Errorf("files %+v", j.Files)
 	}
 	golden(t, "rollback.sh", RollbackScript("R1", j).String())
-	golden(t, "release.sh", ReleaseScript("R1", "ok", 5, true).String())
+	golden(t, "release.sh", ReleaseScript("R1", "ok", 5, true, "run R1 by root@here pid=1 cmd=apply since 2026-11-26T10:00:00Z").String())
 }
 
 // A file the step marks secret (a TLS key) is never shown: the diff gives

@@ -77,11 +77,37 @@ func SnapshotScript(paths, packages, services []string, lockInfo string, staleMi
 	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
 	if lockInfo != "" {
 		s.Line(`mkdir -p %s`, StateRoot)
-		s.Line(`if [ -d %s ] && [ -n "$(find %s -maxdepth 0 -mmin +%s 2>/dev/null)" ]; then echo "==lockexpired $(cat %s/info 2>/dev/null)"; rm -rf %s; fi`, LockDir, LockDir, strconv.Itoa(staleMinutes), LockDir, LockDir)
+		breakLock(s, `[ -n "$(find `+shell.Quote(LockDir)+` -maxdepth 0 -mmin +`+strconv.Itoa(staleMinutes)+` 2>/dev/null)" ]`,
+			`echo "==lockexpired $(cat `+shell.Quote(LockDir+"/info")+` 2>/dev/null)"`)
 		s.Line(`if mkdir %s 2>/dev/null; then printf '%%s\n' %s > %s/info; echo "==lock taken"; else printf '==lock held %%s\n' "$(cat %s/info 2>/dev/null)"; fi`, LockDir, lockInfo, LockDir, LockDir)
 	} else {
 		s.Line(`if [ -d %s ]; then printf '==lock held %%s\n' "$(cat %s/info 2>/dev/null)"; fi`, LockDir, LockDir)
 	}
+	return s
+}
+
+// lockBreaker is a second mkdir mutex, held while a lock that is not ours
+// is checked and removed (stale, or left by a dead process). Checking and
+// removing are two steps: without it, two runs breaking the same lock at
+// once could have the second remove the lock the first has just taken in
+// its place, and both would hold it.
+const lockBreaker = LockDir + ".break"
+
+// breakLock removes the lock if cond (shell, already quoted) holds, running
+// then (shell, already quoted) first. A run that finds someone else
+// breaking it leaves the lock alone, and finds it held.
+func breakLock(s *shell.Script, cond, then string) {
+	// A breaker killed between its mkdir and rmdir (microseconds) must not
+	// block breaking forever.
+	s.Line(`if [ -n "$(find %s -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir %s 2>/dev/null; fi`, lockBreaker, lockBreaker)
+	s.Raw(`if [ -d ` + shell.Quote(LockDir) + ` ] && mkdir ` + shell.Quote(lockBreaker) + ` 2>/dev/null; then if ` + cond + `; then ` + then + `; rm -rf ` + shell.Quote(LockDir) + `; fi; rmdir ` + shell.Quote(lockBreaker) + `; fi`)
+}
+
+// TakeOverScript removes the lock if its info is still info (a holder known
+// to be dead).
+func TakeOverScript(info string) *shell.Script {
+	s := &shell.Script{}
+	breakLock(s, `[ "$(cat `+shell.Quote(LockDir+"/info")+` 2>/dev/null)" = `+shell.Quote(info)+` ]`, `:`)
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hadeploy/hadeploy/shell"
+	"github.com/hadeploy/hadeploy/steps"
 )
 
 // RunDir is where one run keeps its backups, manifest and journal on a host.
@@ -125,11 +126,7 @@ func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
 			conds = append(conds, "systemctl is-active -q "+shell.Quote(a.Name))
 		}
 		if l := sp.Listen; l != nil {
-			flag := "-Hltnp"
-			if l.Proto == "udp" {
-				flag = "-Hlunp"
-			}
-			conds = append(conds, "ss "+flag+" "+shell.Quote("sport = :"+strconv.Itoa(l.Port))+" | grep -qF "+shell.Quote(`"`+l.Process+`"`))
+			conds = append(conds, listeners(l)+" | grep -qF "+shell.Quote(`"`+l.Process+`"`))
 		}
 		s.WaitUntil(conds, `echo "==fail service `+sp.Step+`: not serving after 10s"; `+statusOf(sp)+` exit `+strconv.Itoa(exitService))
 	}
@@ -154,9 +151,22 @@ func statusOf(sp *StepPlan) string {
 		b.WriteString("systemctl status --no-pager -n 10 " + shell.Quote(a.Name) + " 2>&1 | tail -n 12; ")
 	}
 	if l := sp.Listen; l != nil {
-		b.WriteString("echo 'listening on port " + strconv.Itoa(l.Port) + ":'; ss -Hlnp " + shell.Quote("sport = :"+strconv.Itoa(l.Port)) + "; ")
+		b.WriteString("echo 'listening on port " + strconv.Itoa(l.Port) + ":'; " + listeners(l) + "; ")
 	}
 	return b.String()
+}
+
+// listeners lists the sockets listening on l's port, with their process.
+// The protocol flag is not optional: without it ss also asks the kernel for
+// socket families it may not support (inside containers, say) and prints
+// "RTNETLINK answers: Invalid argument" on stderr, which reached the
+// operator's error text. stderr is dropped too: the listing is on stdout.
+func listeners(l *steps.Listen) string {
+	flag := "-Hltnp"
+	if l.Proto == "udp" {
+		flag = "-Hlunp"
+	}
+	return "ss " + flag + " " + shell.Quote("sport = :"+strconv.Itoa(l.Port)) + " 2>/dev/null"
 }
 
 func restoreFiles(s *shell.Script, sp *StepPlan, r string) {

@@ -185,7 +185,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 			if at, h, ok := holderAfter(t, want); ok {
 				return at, h, true
 			}
-			time.Sleep(100 * time.Millisecond)
+			sleep(loopCtx, 100*time.Millisecond)
 		}
 		return holderAfter(t, want)
 	}
@@ -196,7 +196,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	restoreCtx := context.WithoutCancel(ctx)
 	defer f.systemctl(restoreCtx, master, "start", sc.Service)
 
-	time.Sleep(time.Second) // a baseline of good requests
+	sleep(ctx, time.Second) // a baseline of good requests
 	f.logf("%s: %s %s on %s", sc.Name, strings.Join(sc.Fail, " "), sc.Service, master)
 	t0 := time.Now()
 	if err := f.systemctl(ctx, master, shell.Join(sc.Fail...), sc.Service); err != nil {
@@ -209,7 +209,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 		res.Moved, res.NewHolder = at.Sub(t0), h[0]
 		f.logf("%s: VIP moved to %s after %s", sc.Name, h[0], res.Moved.Round(time.Millisecond))
 	}
-	time.Sleep(2 * time.Second) // traffic on the backup
+	sleep(ctx, 2*time.Second) // traffic on the backup
 	f.logf("%s: starting %s on %s", sc.Name, sc.Service, master)
 	t1 := time.Now()
 	if err := f.systemctl(restoreCtx, master, "start", sc.Service); err != nil && res.Problem == "" {
@@ -221,7 +221,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 		res.FailBack = at.Sub(t1)
 		f.logf("%s: VIP back on %s after %s", sc.Name, master, res.FailBack.Round(time.Millisecond))
 	}
-	time.Sleep(time.Second)
+	sleep(ctx, time.Second)
 	stop()
 	wg.Wait()
 

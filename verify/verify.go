@@ -164,7 +164,7 @@ func (v *Verifier) Run(ctx context.Context) []Check {
 					}
 					return
 				}
-				time.Sleep(500 * time.Millisecond)
+				sleep(ctx, 500*time.Millisecond)
 			}
 		}()
 	}
@@ -403,6 +403,17 @@ func randomTag() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// sleep waits for d or until ctx is done, so that Ctrl-C is never held up
+// by a pause.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // Failed counts failed checks.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -68,8 +69,16 @@ func renderPlan(s *session, plans []*provision.HostPlan) int {
 	return s.ui.Plan(hosts, s.cluster.File, s.runner.Sink)
 }
 
+// lockWaitFlag adds --lock-wait to a command that takes the cluster lock.
+func lockWaitFlag(cmd *cobra.Command) *time.Duration {
+	d := new(time.Duration)
+	cmd.Flags().DurationVar(d, "lock-wait", 0, "if another run holds the cluster lock, wait up to this long for it (e.g. 5m), saying who holds it; 0 fails at once")
+	return d
+}
+
 func newApplyCmd(g *globals) *cobra.Command {
 	var diff bool
+	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply INVENTORY",
 		Short: "Make every host match the inventory, validated, reloaded and rolled back on failure",
@@ -90,6 +99,7 @@ every host the run touched is rolled back and the exit code is 4.`,
 			}
 			defer s.close()
 			s.ui = uiWithDiffs(s, diff)
+			s.runner.LockWait = *lockWait
 			_, err = s.runner.Apply(cmd.Context())
 			if err != nil && s.logPath != "" {
 				s.ui.Print("debug log: " + s.logPath + "\n")
@@ -98,6 +108,7 @@ every host the run touched is rolled back and the exit code is 4.`,
 		},
 	}
 	cmd.Flags().BoolVar(&diff, "diff", false, "print the diff of every file changed")
+	lockWait = lockWaitFlag(cmd)
 	return cmd
 }
 
@@ -109,6 +120,7 @@ func uiWithDiffs(s *session, diffs bool) *ui.Renderer {
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	var run string
+	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "rollback INVENTORY",
 		Short: "Restore the cluster to its state before a run (default: the last run)",
@@ -125,11 +137,13 @@ first (newest first). Load balancers go first with the VIP holder last.`,
 				return err
 			}
 			defer s.close()
+			s.runner.LockWait = *lockWait
 			_, err = s.runner.Rollback(cmd.Context(), run)
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&run, "run", "", "run id to undo (with every later run)")
+	lockWait = lockWaitFlag(cmd)
 	return cmd
 }
 

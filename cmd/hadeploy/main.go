@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/provision"
@@ -24,6 +26,8 @@ const (
 	exitChanges    = 2 // plan: changes pending
 	exitVerify     = 3 // verify or failover-test failed
 	exitRolledBack = 4 // apply failed and was rolled back
+	// exitForced: a second Ctrl-C ended the process at once (128+SIGINT).
+	exitForced = 130
 )
 
 // exitError carries an exit code through cobra.
@@ -61,12 +65,49 @@ func init() {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go onSignals(cancel)
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
+	if err != nil && interrupted.Load() {
+		err = &interruptedError{err}
+	}
 	os.Exit(exitCode(err))
 }
+
+// interrupted records that SIGINT or SIGTERM arrived.
+var interrupted atomic.Bool
+
+// onSignals turns the first SIGINT or SIGTERM into cancelling the command's
+// context: every stage stops within a second (an apply then rolls back what
+// it changed, which cannot be cut short). A second one exits at once.
+func onSignals(cancel context.CancelFunc) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// ReadPassword turns echo off: a forced exit must not leave it so.
+	var restore func()
+	if st, err := term.GetState(int(os.Stdin.Fd())); err == nil {
+		restore = func() { term.Restore(int(os.Stdin.Fd()), st) }
+	}
+	s := <-sigs
+	interrupted.Store(true)
+	fmt.Fprintf(os.Stderr, "\nhadeploy: interrupted (%s): stopping; an apply rolls back what it changed. Interrupt again to exit at once.\n", s)
+	cancel()
+	s = <-sigs
+	fmt.Fprintf(os.Stderr, "hadeploy: interrupted again (%s): exiting now; the next apply rolls back whatever this one left half-done\n", s)
+	if restore != nil {
+		restore()
+	}
+	os.Exit(exitForced)
+}
+
+// interruptedError is a command's error after an interrupt: "context
+// canceled" on its own does not say that the operator asked for it.
+type interruptedError struct{ err error }
+
+func (e *interruptedError) Error() string { return "interrupted: " + e.err.Error() }
+func (e *interruptedError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
 	if err == nil {
@@ -74,7 +115,10 @@ func exitCode(err error) int {
 	}
 	var ce *codeError
 	if errors.As(err, &ce) {
-		if ce.err != nil {
+		var ie *interruptedError
+		if ce.err != nil && errors.As(err, &ie) {
+			fmt.Fprintln(os.Stderr, "error: interrupted:", ce.err)
+		} else if ce.err != nil {
 			fmt.Fprintln(os.Stderr, "error:", ce.err)
 		}
 		return ce.code
@@ -107,7 +151,9 @@ virtual IP) on the load balancers, rsyslog for HAProxy's log, clock sync — and
 proves that it works.
 
 Exit codes: 0 ok, 1 error, 2 plan has changes, 3 verify/failover-test failed,
-4 apply failed and every touched host was rolled back.`,
+4 apply failed and every touched host was rolled back, 130 interrupted twice.
+Ctrl-C stops any command within a second (an apply rolls back first); a second
+Ctrl-C exits at once.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version + " (commit " + commit + ")",

@@ -100,7 +100,7 @@ func newSession(cmd *cobra.Command, g *globals, file, name string) (*session, er
 	}
 	var become string
 	if g.askBecomePass {
-		if become, err = readSecret("sudo password: "); err != nil {
+		if become, err = readSecret(cmd.Context(), "sudo password: "); err != nil {
 			return nil, err
 		}
 	}
@@ -187,16 +187,38 @@ func (s *session) close() {
 	}
 }
 
-func readSecret(prompt string) (string, error) {
+// readSecret reads one line from stdin without echo on a terminal. Ctrl-C
+// ends the wait: the read cannot be cancelled, so it is left behind, echo
+// restored.
+func readSecret(ctx context.Context, prompt string) (string, error) {
 	fmt.Fprint(os.Stderr, prompt)
 	defer fmt.Fprintln(os.Stderr)
-	if term.IsTerminal(int(os.Stdin.Fd())) {
-		b, err := term.ReadPassword(int(os.Stdin.Fd()))
-		return string(b), err
+	fd := int(os.Stdin.Fd())
+	type answer struct {
+		s   string
+		err error
 	}
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
+	got := make(chan answer, 1)
+	st, _ := term.GetState(fd)
+	go func() {
+		if term.IsTerminal(fd) {
+			b, err := term.ReadPassword(fd)
+			got <- answer{string(b), err}
+			return
+		}
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err == io.EOF {
+			err = nil
+		}
+		got <- answer{strings.TrimRight(line, "\r\n"), err}
+	}()
+	select {
+	case a := <-got:
+		return a.s, a.err
+	case <-ctx.Done():
+		if st != nil {
+			term.Restore(fd, st)
+		}
+		return "", fmt.Errorf("reading the sudo password: %w", ctx.Err())
 	}
-	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -39,6 +39,10 @@ Exit codes: 0 all passed, 3 a check failed, 1 error.`,
 			defer s.runner.Close()
 			v := &verify.Verifier{Cluster: s.cluster, Runner: s.runner, Hosts: s.runner.Hosts}
 			checks := v.Run(cmd.Context())
+			if err := cmd.Context().Err(); err != nil {
+				// Checks cut short say nothing about the cluster.
+				return fmt.Errorf("verify stopped before its checks were done: %w", err)
+			}
 			return reportChecks(s, checks, time.Since(start))
 		},
 	}
@@ -76,6 +80,7 @@ func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
 
 func newFailoverCmd(g *globals) *cobra.Command {
 	var rate int
+	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "failover-test INVENTORY",
 		Short: "Kill the active load balancer's role, measure that the VIP moves and traffic flows, restore",
@@ -95,6 +100,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 				return err
 			}
 			defer s.close()
+			s.runner.LockWait = *lockWait
 			if err := s.runner.Open(cmd.Context(), true); err != nil {
 				return err
 			}
@@ -126,6 +132,9 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 				}
 			}
 			s.ui.Print("\n" + ui.Table(rows, s.color))
+			if err := cmd.Context().Err(); err != nil {
+				return fmt.Errorf("failover-test stopped part-way (the services it stopped were started again): %w", err)
+			}
 			if runErr != nil {
 				return &codeError{code: exitVerify, err: runErr}
 			}
@@ -137,6 +146,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 		},
 	}
 	cmd.Flags().IntVar(&rate, "rate", 20, "requests per second to the VIP during the test (bounded: it stops by itself)")
+	lockWait = lockWaitFlag(cmd)
 	return cmd
 }
 

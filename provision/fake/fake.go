@@ -184,7 +184,10 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 		if h.status == "running" && strings.Contains(s, "echo ok >") {
 			h.status = "ok"
 		}
-		h.Lock = ""
+		// A run releases only its own lock; `lock release` any.
+		if m := ownLock.FindStringSubmatch(s); m == nil || unquote(m[1]) == h.Lock {
+			h.Lock = ""
+		}
 		return ok(""), nil
 	case strings.Contains(s, "echo ==probe"):
 		// A test gate's probe: answer with the host's name.
@@ -242,6 +245,45 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 		return ok(b.String()), nil
 	}
 	return transport.Result{ExitCode: 127, Stderr: []byte("fake: unknown program")}, nil
+}
+
+var (
+	lockInfo = regexp.MustCompile(`printf '%s\\n' ('[^\n]*?'|\S+) > /var/lib/hadeploy/lock/info`)
+	ownLock  = regexp.MustCompile(`if \[ "\$\(cat /var/lib/hadeploy/lock/info 2>/dev/null\)" = ('[^\n]*?'|\S+) \]; then (?::; )?rm -rf`)
+)
+
+// unquote undoes shell.Quote: a bare word, or '…' pieces joined by "'".
+func unquote(q string) string {
+	if !strings.HasPrefix(q, "'") {
+		return q
+	}
+	return strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(q, "'"), "'"), `'"'"'`, "'")
+}
+
+// SetLock sets who holds the host's lock ("" = free), as another run or
+// tool would.
+func (h *Host) SetLock(info string) {
+	h.mu.Lock()
+	h.Lock = info
+	h.mu.Unlock()
+}
+
+// Paths lists the files the host has.
+func (h *Host) Paths() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for p := range h.Files {
+		out = append(out, p)
+	}
+	return out
+}
+
+// LockInfo is who holds the host's lock ("" = free).
+func (h *Host) LockInfo() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Lock
 }
 
 // SetStatus sets the current run's status (to simulate a crash).
@@ -311,7 +353,10 @@ func (h *Host) snapshot(s string) transport.Result {
 		if h.Lock != "" {
 			fmt.Fprintf(&b, "==lock held %s\n", h.Lock)
 		} else {
-			h.Lock = "taken by this test"
+			h.Lock = "(no details)"
+			if m := lockInfo.FindStringSubmatch(s); m != nil {
+				h.Lock = unquote(m[1])
+			}
 			b.WriteString("==lock taken\n")
 		}
 	}

@@ -18,7 +18,7 @@ if ! out=$(rsyslogd -N1 2>&1); then
 echo "service "rsyslog" $(systemctl is-active rsyslog 2>/dev/null | head -n1) $(systemctl is-enabled rsyslog 2>/dev/null | head -n1)" >> "$R/journal"
 systemctl enable -q rsyslog 2>&1 || true
 if ! out=$(systemctl start rsyslog 2>&1); then echo "==fail service rsyslog: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 rsyslog 2>&1 | tail -n 15; exit 12; fi
-i=0; while ! { systemctl is-active -q rsyslog && ss -Hlunp 'sport = :514' | grep -qF '"rsyslogd"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service rsyslog: not serving after 10s"; systemctl status --no-pager -n 10 rsyslog 2>&1 | tail -n 12; echo 'listening on port 514:'; ss -Hlnp 'sport = :514';  exit 12; fi; sleep 0.25; done
+i=0; while ! { systemctl is-active -q rsyslog && ss -Hlunp 'sport = :514' 2>/dev/null | grep -qF '"rsyslogd"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service rsyslog: not serving after 10s"; systemctl status --no-pager -n 10 rsyslog 2>&1 | tail -n 12; echo 'listening on port 514:'; ss -Hlunp 'sport = :514' 2>/dev/null;  exit 12; fi; sleep 0.25; done
 echo "done "rsyslog >> "$R/journal"
 }
 hadeploy_main
@@ -54,7 +54,7 @@ if ! out=$( { systemctl daemon-reload && { echo 'show servers state' | timeout 3
   { systemctl daemon-reload && { echo 'show servers state' | timeout 3 socat stdio UNIX-CONNECT:/run/haproxy/admin.sock > /var/lib/haproxy/server-state.tmp 2>/dev/null && mv -f /var/lib/haproxy/server-state.tmp /var/lib/haproxy/server-state || { rm -f /var/lib/haproxy/server-state.tmp; [ -e /var/lib/haproxy/server-state ] || : > /var/lib/haproxy/server-state; }; }; } >/dev/null 2>&1; echo "==fail activate"; printf '%s\n' "$out"; exit 13; fi
 echo "service "haproxy" $(systemctl is-active haproxy 2>/dev/null | head -n1) $(systemctl is-enabled haproxy 2>/dev/null | head -n1)" >> "$R/journal"
 if ! out=$(systemctl reload haproxy 2>&1); then echo "==fail service haproxy: systemctl reload"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 haproxy 2>&1 | tail -n 15; exit 12; fi
-i=0; while ! { systemctl is-active -q haproxy && ss -Hltnp 'sport = :80' | grep -qF '"haproxy"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service haproxy: not serving after 10s"; systemctl status --no-pager -n 10 haproxy 2>&1 | tail -n 12; echo 'listening on port 80:'; ss -Hlnp 'sport = :80';  exit 12; fi; sleep 0.25; done
+i=0; while ! { systemctl is-active -q haproxy && ss -Hltnp 'sport = :80' 2>/dev/null | grep -qF '"haproxy"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service haproxy: not serving after 10s"; systemctl status --no-pager -n 10 haproxy 2>&1 | tail -n 12; echo 'listening on port 80:'; ss -Hltnp 'sport = :80' 2>/dev/null;  exit 12; fi; sleep 0.25; done
 echo "done "haproxy >> "$R/journal"
 }
 hadeploy_main

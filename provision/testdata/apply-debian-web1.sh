@@ -38,7 +38,7 @@ if ! out=$(apache2ctl configtest 2>&1); then
 echo "service "apache2" $(systemctl is-active apache2 2>/dev/null | head -n1) $(systemctl is-enabled apache2 2>/dev/null | head -n1)" >> "$R/journal"
 systemctl enable -q apache2 2>&1 || true
 if ! out=$(systemctl start apache2 2>&1); then echo "==fail service apache2: systemctl start"; printf '%s\n' "$out"; systemctl status --no-pager -n 15 apache2 2>&1 | tail -n 15; exit 12; fi
-i=0; while ! { systemctl is-active -q apache2 && ss -Hltnp 'sport = :8080' | grep -qF '"apache2"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service web: not serving after 10s"; systemctl status --no-pager -n 10 apache2 2>&1 | tail -n 12; echo 'listening on port 8080:'; ss -Hlnp 'sport = :8080';  exit 12; fi; sleep 0.25; done
+i=0; while ! { systemctl is-active -q apache2 && ss -Hltnp 'sport = :8080' 2>/dev/null | grep -qF '"apache2"'; }; do i=$((i+1)); if [ $i -ge 40 ]; then echo "==fail service web: not serving after 10s"; systemctl status --no-pager -n 10 apache2 2>&1 | tail -n 12; echo 'listening on port 8080:'; ss -Hltnp 'sport = :8080' 2>/dev/null;  exit 12; fi; sleep 0.25; done
 echo "done "web >> "$R/journal"
 }
 hadeploy_main

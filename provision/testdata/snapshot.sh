@@ -16,7 +16,8 @@ systemctl show -p Id,ActiveState,UnitFileState apache2.service cron.service rsys
 ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done
 for d in /var/backups/hadeploy/*/; do [ -f "$d/status" ] || continue; printf '==run %s %s %s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done
 mkdir -p /var/lib/hadeploy
-if [ -d /var/lib/hadeploy/lock ] && [ -n "$(find /var/lib/hadeploy/lock -maxdepth 0 -mmin +60 2>/dev/null)" ]; then echo "==lockexpired $(cat /var/lib/hadeploy/lock/info 2>/dev/null)"; rm -rf /var/lib/hadeploy/lock; fi
+if [ -n "$(find /var/lib/hadeploy/lock.break -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir /var/lib/hadeploy/lock.break 2>/dev/null; fi
+if [ -d /var/lib/hadeploy/lock ] && mkdir /var/lib/hadeploy/lock.break 2>/dev/null; then if [ -n "$(find /var/lib/hadeploy/lock -maxdepth 0 -mmin +60 2>/dev/null)" ]; then echo "==lockexpired $(cat /var/lib/hadeploy/lock/info 2>/dev/null)"; rm -rf /var/lib/hadeploy/lock; fi; rmdir /var/lib/hadeploy/lock.break; fi
 if mkdir /var/lib/hadeploy/lock 2>/dev/null; then printf '%s\n' 'run R by root@here' > /var/lib/hadeploy/lock/info; echo "==lock taken"; else printf '==lock held %s\n' "$(cat /var/lib/hadeploy/lock/info 2>/dev/null)"; fi
 }
 hadeploy_main
