@@ -344,6 +344,32 @@ func TestCluster(t *testing.T) {
 		want(t, run(t, "drain", inv, "nosuch"), 1, "drain an unknown host")
 	})
 
+	t.Run("switchover there and back: no failed request", func(t *testing.T) {
+		var r1, r2 result
+		var mid string
+		a := during(t, "switchover lb1 → lb2 → lb1", func() {
+			r1 = run(t, "switchover", inv, "--to", "lb2")
+			mid = inHost(t, "lb2", "ip", "-o", "-4", "addr")
+			r2 = run(t, "switchover", inv, "--to", "lb1")
+		})
+		want(t, r1, 0, "switchover --to lb2")
+		want(t, r2, 0, "switchover --to lb1")
+		if !strings.Contains(mid, "10.213.47.100/") {
+			t.Error("lb2 did not hold the VIP after switchover --to lb2")
+		}
+		noFailures(t, "switchover", a)
+		want(t, run(t, "switchover", inv, "--to", "web1"), 1, "switchover to a web host")
+	})
+
+	t.Run("a keepalived change on both lbs: no failed request", func(t *testing.T) {
+		tuned := variant(t, "ka", func(s string) string { return strings.Replace(s, "check_weight: 25", "check_weight: 30", 1) })
+		var r result
+		a := during(t, "keepalived config change on both lbs (reload)", func() { r = run(t, "apply", tuned) })
+		want(t, r, 0, "apply keepalived change")
+		noFailures(t, "keepalived change", a)
+		want(t, run(t, "apply", inv), 0, "apply back")
+	})
+
 	t.Run("a failed apply rolls every touched host back, with no failed request", func(t *testing.T) {
 		// web2's Apache refuses the new config (a broken snippet beside it):
 		// the health check moves, web1 changes, web2 fails its configtest.

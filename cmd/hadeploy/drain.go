@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/steps"
 )
@@ -100,10 +99,7 @@ func operate(cmd *cobra.Command, g *globals, args []string, name string, build f
 	if err != nil {
 		return err
 	}
-	sum, err := s.runner.Operate(cmd.Context(), name, func(f steps.Fleet) ([]steps.Gate, error) { return build(s.cluster, h, f) })
-	if sum != nil {
-		s.runner.Sink.Emit(events.Event{Type: events.EvSummary, Summary: sum})
-	}
+	_, err = s.runner.Operate(cmd.Context(), name, func(f steps.Fleet) ([]steps.Gate, error) { return build(s.cluster, h, f) })
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", name, h.Name, err)
 	}
