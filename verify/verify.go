@@ -170,6 +170,7 @@ func (v *Verifier) Run(ctx context.Context) []Check {
 	}
 	wg.Wait()
 	if len(lbs) > 0 {
+		v.add(haproxyAnywhere(v.checks, lbs))
 		v.vipChecks(ctx, lbs)
 	}
 	sort.SliceStable(v.checks, func(i, j int) bool { return v.checks[i].Name < v.checks[j].Name })
@@ -459,4 +460,22 @@ func roundRobin(want map[string]bool, max int, get func() (string, error)) (map[
 		}
 	}
 	return got, nil, false
+}
+
+// haproxyAnywhere says plainly when haproxy runs on no load balancer: every
+// other failed check is then a consequence (no VIP holder, since keepalived
+// is in FAULT everywhere; no stats; no round robin).
+func haproxyAnywhere(cs []Check, lbs []*inventory.Host) Check {
+	running := 0
+	for _, ck := range cs {
+		if ck.Name == "service running and enabled" && strings.HasPrefix(ck.Seen, "haproxy active") {
+			running++
+		}
+	}
+	ck := Check{Name: "haproxy runs on a load balancer", Expected: fmt.Sprintf("haproxy active on %d load balancer(s)", len(lbs)),
+		Seen: fmt.Sprintf("active on %d", running), OK: running > 0}
+	if running == 0 {
+		ck.Seen = "haproxy is down on EVERY load balancer: the site is down"
+	}
+	return ck
 }

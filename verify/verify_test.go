@@ -79,3 +79,18 @@ func TestRoundRobinToleratesTheBurstAfterRecovery(t *testing.T) {
 		t.Errorf("a failed request must fail the check at once: %v", errs)
 	}
 }
+
+func TestHAProxyDownEverywhereIsSaidPlainly(t *testing.T) {
+	lbs := []*inventory.Host{{Name: "lb1"}, {Name: "lb2"}}
+	down := []Check{
+		{Name: "service running and enabled", Host: "lb1", Seen: "haproxy inactive enabled"},
+		{Name: "service running and enabled", Host: "lb2", Seen: "haproxy failed enabled"},
+	}
+	if ck := haproxyAnywhere(down, lbs); ck.OK || !strings.Contains(ck.Seen, "EVERY load balancer") {
+		t.Errorf("haproxy down everywhere: %+v", ck)
+	}
+	up := append(down, Check{Name: "service running and enabled", Host: "lb2", Seen: "haproxy active enabled"})
+	if ck := haproxyAnywhere(up, lbs); !ck.OK {
+		t.Errorf("haproxy up on lb2: %+v", ck)
+	}
+}
