@@ -44,8 +44,22 @@ const (
 	PriorityFile    = StateDir + "/vrrp-priority"
 )
 
-// Activation: the track files' folder exists before keepalived (re)loads.
-func (Keepalived) Activation(Target) string { return "mkdir -p " + shell.Quote(StateDir) }
+// Activation: systemd reads the drop-in; the track files' folder exists
+// before keepalived (re)loads.
+func (Keepalived) Activation(Target) string {
+	return "systemctl daemon-reload && mkdir -p " + shell.Quote(StateDir)
+}
+
+// The handover before keepalived stops: a script and the drop-in that runs it.
+const (
+	HandoverScript   = "/usr/local/libexec/hadeploy/keepalived-handover"
+	KeepalivedDropIn = "/etc/systemd/system/keepalived.service.d/10-hadeploy.conf"
+)
+
+type handoverModel struct {
+	PriorityFile, Dir, VIP, Handover string
+	WaitS, Tries, TimeoutS           int
+}
 
 type checkScriptModel struct {
 	Port int
@@ -78,6 +92,17 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	wait := MasterDownBound(c) + time.Second
+	ho := handoverModel{PriorityFile: PriorityFile, Dir: StateDir, VIP: c.VIPAddr(), WaitS: int(wait / time.Second), Tries: int(wait / (200 * time.Millisecond)),
+		Handover: HandoverScript, TimeoutS: int(wait/time.Second) + 10}
+	handover, err := render("keepalived-handover.sh.tmpl", ho)
+	if err != nil {
+		return nil, err
+	}
+	dropIn, err := render("keepalived-dropin.conf.tmpl", ho)
+	if err != nil {
+		return nil, err
+	}
 	return &Desired{
 		Step:     "keepalived",
 		Packages: []string{"keepalived"},
@@ -86,6 +111,8 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 			{Path: CheckScript, Content: script, Mode: 0o755, Owner: "root:root"},
 			{Path: d.KeepalivedCfg, Content: conf, Mode: 0o640, Owner: "root:root",
 				Validate: "keepalived -t -f %s", SecretLines: []string{"auth_pass"}},
+			{Path: HandoverScript, Content: handover, Mode: 0o755, Owner: "root:root", Validate: "bash -n %s"},
+			{Path: KeepalivedDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root"},
 		},
 		Services: []Service{{Name: "keepalived", OnChange: Reload}},
 	}, nil

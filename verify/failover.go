@@ -20,13 +20,24 @@ type Scenario struct {
 	Name    string
 	Service string   // failed on the master, then started again
 	Fail    []string // the systemctl verb and flags that fail it
+	// Handover: keepalived hands the VIP over before it stops (its
+	// drop-in), which takes the peer's master-down timer, not a skew time.
+	Handover bool
 }
 
-// Scenarios: keepalived stopping (priority-0 advert), haproxy stopped and
-// haproxy killed (systemd's ExecStopPost puts keepalived in FAULT at once,
-// then restarts a killed haproxy by itself). Each is bounded by FaultBound.
+// bound is how soon the VIP must have moved, from the rendered config.
+func (sc Scenario) bound(c *inventory.Cluster, master string) time.Duration {
+	if sc.Handover {
+		return steps.MasterDownBound(c) + time.Second
+	}
+	return steps.FaultBound(c, master)
+}
+
+// Scenarios: keepalived stopping (it hands the VIP over first, then stops),
+// haproxy stopped and haproxy killed (systemd's ExecStopPost puts keepalived
+// in FAULT at once, then restarts a killed haproxy by itself: FaultBound).
 var Scenarios = []Scenario{
-	{ID: "keepalived-stop", Name: "stop keepalived on master", Service: "keepalived", Fail: []string{"stop"}},
+	{ID: "keepalived-stop", Name: "stop keepalived on master", Service: "keepalived", Fail: []string{"stop"}, Handover: true},
 	{ID: "haproxy-stop", Name: "stop haproxy on master", Service: "haproxy", Fail: []string{"stop"}},
 	{ID: "haproxy-kill", Name: "kill -9 haproxy on master", Service: "haproxy", Fail: []string{"kill", "-s", "KILL"}},
 }
@@ -116,7 +127,7 @@ func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error
 
 func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Result {
 	c := f.Cluster
-	bound := steps.FaultBound(c, master)
+	bound := sc.bound(c, master)
 	res := Result{ID: sc.ID, Scenario: sc.Name, Master: master, Bound: bound}
 	rate := f.Rate
 	if rate <= 0 {

@@ -22,6 +22,7 @@ type Host struct {
 	HostName  string
 	OSRelease string
 	Files     map[string]string
+	Modes     map[string]string // path → octal mode, as the step program set it
 	Packages  map[string]bool
 	Services  map[string]string // unit → "active enabled"
 	Addrs     []string
@@ -139,6 +140,12 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 				}
 			}
 			h.Files[m[2]] = c
+			if mm := regexp.MustCompile(`chmod (\d+) ` + regexp.QuoteMeta(m[1]) + ` `).FindStringSubmatch(s); mm != nil {
+				if h.Modes == nil {
+					h.Modes = map[string]string{}
+				}
+				h.Modes[m[2]] = mm[1]
+			}
 		}
 		for _, m := range regexp.MustCompile(`echo "activate "(\S+) >>`).FindAllStringSubmatch(s, -1) {
 			h.journal = append(h.journal, "activate "+m[1])
@@ -314,10 +321,8 @@ func (h *Host) snapshot(s string) transport.Result {
 	for _, m := range regexp.MustCompile(`(?m)^if \[ -f (\S+) \]; then printf '==file`).FindAllStringSubmatch(s, -1) {
 		if c, ok := h.Files[m[1]]; ok {
 			mode := "644"
-			if strings.HasSuffix(m[1], "keepalived.conf") {
-				mode = "640"
-			} else if strings.HasSuffix(m[1], "check-haproxy") {
-				mode = "755"
+			if md, ok := h.Modes[m[1]]; ok {
+				mode = md
 			}
 			fmt.Fprintf(&b, "==file %s root:root %s\n%s\n", mode, m[1], base64.StdEncoding.EncodeToString([]byte(c)))
 		} else {
