@@ -57,6 +57,32 @@ type Result struct {
 	SplitBrain bool          `json:"split_brain"`
 	OK         bool          `json:"ok"`
 	Problem    string        `json:"problem,omitempty"`
+	// Timeline is every request and holder sample, for the HTML report;
+	// kept out of JSON, where it would be hundreds of entries per scenario.
+	Timeline Timeline `json:"-"`
+}
+
+// Timeline is what a scenario saw, as offsets from its start (the moment
+// the client and the sampler began).
+type Timeline struct {
+	LBs      []string       // every load balancer, so one that never held the VIP still shows
+	Requests []RequestMark  // in time order
+	Holders  []HolderSample // in time order
+	Fail     time.Duration  // the failure was injected
+	Start    time.Duration  // the service was started again
+	End      time.Duration  // the client and the sampler stopped
+}
+
+// RequestMark is one request to the VIP: when its answer (or error) came.
+type RequestMark struct {
+	At time.Duration
+	OK bool
+}
+
+// HolderSample is who held the VIP at one sample (more than one: split brain).
+type HolderSample struct {
+	At      time.Duration
+	Holders []string
 }
 
 // Failover runs the scenarios while a bounded client loop sends requests to
@@ -142,6 +168,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	var reqs []sample
 	var holds []sample
 	var wg sync.WaitGroup
+	begin := time.Now()
 	cl := NewHTTPClient(time.Second)
 	url := "http://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(c.HAProxy.Port)) + c.HealthPath()
 	wg.Add(2)
@@ -235,6 +262,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	sleep(ctx, time.Second)
 	stop()
 	wg.Wait()
+	end := time.Now()
 
 	// Measure: requests, failures, the longest time without a success.
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].at.Before(reqs[j].at) })
@@ -258,6 +286,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 			res.SplitBrain = true
 		}
 	}
+	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
 	switch {
 	case res.Problem != "":
 	case !moved:
@@ -271,4 +300,20 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	}
 	res.OK = res.Problem == ""
 	return res
+}
+
+// timeline turns the samples (reqs sorted, holds in sampling order) into
+// offsets from begin.
+func timeline(c *inventory.Cluster, begin, t0, t1, end time.Time, reqs, holds []sample) Timeline {
+	tl := Timeline{Fail: t0.Sub(begin), Start: t1.Sub(begin), End: end.Sub(begin)}
+	for _, h := range c.HostsWithRole(inventory.RoleLB) {
+		tl.LBs = append(tl.LBs, h.Name)
+	}
+	for _, r := range reqs {
+		tl.Requests = append(tl.Requests, RequestMark{At: r.at.Sub(begin), OK: r.ok})
+	}
+	for _, h := range holds {
+		tl.Holders = append(tl.Holders, HolderSample{At: h.at.Sub(begin), Holders: h.holders})
+	}
+	return tl
 }
