@@ -49,7 +49,8 @@ func (f *flipFleet) Holders(ctx context.Context, addr string, hosts []*inventory
 }
 
 // A scenario keeps what it saw, as offsets from its start: every request
-// it counted, the holder samples, fail < start < end.
+// it counted, the holder samples, fail < start < end; and the page drawn
+// from it has one mark per request.
 func TestScenarioKeepsItsTimeline(t *testing.T) {
 	t.Parallel()
 	fl := &flipFleet{holder: "lb1"}
@@ -99,5 +100,9 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 	}
 	if !seen["lb1"] || !seen["lb2"] || strings.Join(tl.LBs, ",") != "lb1,lb2" {
 		t.Errorf("holders seen %v, lbs %v", seen, tl.LBs)
+	}
+	page := render(t, "lab", []Result{r})
+	if got := len(reqMark.FindAllString(page, -1)); got != r.Requests {
+		t.Errorf("the page has %d marks for %d requests", got, r.Requests)
 	}
 }
