@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,6 +83,7 @@ func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
 
 func newFailoverCmd(g *globals) *cobra.Command {
 	var rate int
+	var report string
 	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "failover-test INVENTORY",
@@ -91,10 +95,19 @@ requests, starts it again and measures the fail-back; (2) does the same by stopp
 haproxy (the health tracker must move the VIP). Fails if the VIP does not move within
 the bound derived from the rendered config, if two lbs ever hold the VIP, or if the
 cluster is not back to its starting state. Holds the cluster lock; always restores,
-also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
-		Example: `  hadeploy failover-test e2e/lab-cluster.yaml`,
-		Args:    cobra.ExactArgs(1),
+also on Ctrl-C. --report FILE.html writes the timelines and the table as one
+self-contained page, also when a scenario failed.
+Exit codes: 0 passed, 3 failed, 1 error.`,
+		Example: `  hadeploy failover-test e2e/lab-cluster.yaml
+  hadeploy failover-test e2e/lab-cluster.yaml --report failover.html`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// A bad --report path is found now, not after a minute of failovers.
+			if report != "" {
+				if err := checkReportPath(report); err != nil {
+					return err
+				}
+			}
 			s, err := newSession(cmd, g, args[0], "failover-test")
 			if err != nil {
 				return err
@@ -109,6 +122,7 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 			f := &verify.Failover{Cluster: s.cluster, Runner: s.runner, Rate: rate, Log: func(m string) {
 				s.runner.Sink.Emit(events.Event{Type: events.EvInfo, Step: "failover", Message: m})
 			}}
+			began := time.Now()
 			results, runErr := f.Run(cmd.Context())
 			bad := 0
 			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "result"}}
@@ -132,6 +146,21 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 				}
 			}
 			s.ui.Print("\n" + ui.Table(rows, s.color))
+			if report != "" {
+				// Whatever the verdict: a failed run is when the page matters
+				// most. Not writing it is a warning; the exit code stays the test's.
+				where := report
+				if abs, err := filepath.Abs(report); err == nil {
+					where = abs
+				}
+				if err := writeReport(report, s.cluster.Name, results, began); err != nil {
+					s.runner.Sink.Emit(events.Event{Type: events.EvWarning, Step: "failover", Message: "no report written: " + err.Error()})
+				} else if s.ui.JSONMode() {
+					s.runner.Sink.Emit(events.Event{Type: events.EvInfo, Step: "failover", Message: "report written to " + where})
+				} else {
+					s.ui.Print("failover-test: report written to " + where + "\n")
+				}
+			}
 			if err := cmd.Context().Err(); err != nil {
 				return fmt.Errorf("failover-test stopped part-way (the services it stopped were started again): %w", err)
 			}
@@ -146,8 +175,45 @@ also on Ctrl-C. Exit codes: 0 passed, 3 failed, 1 error.`,
 		},
 	}
 	cmd.Flags().IntVar(&rate, "rate", 20, "requests per second to the VIP during the test (bounded: it stops by itself)")
+	cmd.Flags().StringVar(&report, "report", "", "write the timelines and the table to `FILE.html` (one self-contained page)")
 	lockWait = lockWaitFlag(cmd)
 	return cmd
+}
+
+// checkReportPath refuses a report path that could not be written: a
+// directory, or a file in a directory that does not exist.
+func checkReportPath(p string) error {
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return fmt.Errorf("--report %s is a directory; give the file to write", p)
+	}
+	if fi, err := os.Stat(filepath.Dir(p)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--report %s: there is no directory %s", p, filepath.Dir(p))
+	}
+	return nil
+}
+
+// writeReport renders the page first, so a failure leaves no half file, and
+// never replaces a directory. A new file gets 0644: a report is for reading.
+func writeReport(path, cluster string, results []verify.Result, when time.Time) error {
+	if len(results) == 0 {
+		return fmt.Errorf("no scenario ran")
+	}
+	var b bytes.Buffer
+	if err := verify.Report(&b, cluster, results, when); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func secs(d time.Duration) string {
