@@ -291,14 +291,30 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("failover-test", func(t *testing.T) {
-		r := run(t, "failover-test", inv, "--output", "json")
+		report := filepath.Join(t.TempDir(), "failover.html")
+		r := run(t, "failover-test", inv, "--output", "json", "--report", report)
+		requests := 0
 		for _, e := range r.events {
 			if e.Step == "failover" && e.Type == events.EvStep {
 				t.Logf("failover %s: %v", e.Message, e.Data)
+				if n, ok := e.Data["requests"].(float64); ok {
+					requests += int(n)
+				}
 			}
 		}
 		want(t, r, 0, "failover-test")
 		timings["failover-test"] = r.took
+		// The report shows every request of the real run as one mark.
+		page, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatalf("no report: %v", err)
+		}
+		if n := strings.Count(string(page), `class="req `); n != requests || requests == 0 {
+			t.Errorf("report has %d request marks, the run sent %d requests", n, requests)
+		}
+		if strings.Contains(string(page), "http://") || strings.Contains(string(page), "https://") {
+			t.Error("the report is not self-contained")
+		}
 	})
 
 	t.Run("verify names what is broken", func(t *testing.T) {
