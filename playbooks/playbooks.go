@@ -100,7 +100,7 @@ func (Cluster) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Flee
 	var out []Phase
 	if len(web) > 0 {
 		out = append(out, Phase{Name: "web", Hosts: web, Serial: true,
-			Before: func(h *inventory.Host) []steps.Gate { return gatesBefore(c, h, f) },
+			Before: func(h *inventory.Host) []steps.Gate { return gatesBefore(c, h, f, true) },
 			After:  func(h *inventory.Host) []steps.Gate { return ready(gatesAfter(c, h, f, true), f) }})
 	}
 	if len(lb) > 0 {
@@ -117,8 +117,9 @@ func (Cluster) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Flee
 }
 
 // Rollback orders the hosts a rollback restores: load balancers first with
-// the VIP holder last, then web hosts in reverse order; each restored host
-// passes its steps' gates before the next.
+// the VIP holder last, then web hosts in reverse order, each drained before
+// it is restored (when another server can carry its traffic) and passing its
+// steps' gates before the next.
 func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase {
 	web, lb := split(c, hosts, f)
 	for i, j := 0, len(web)-1; i < j; i, j = i+1, j-1 {
@@ -130,7 +131,8 @@ func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.F
 		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true, After: after})
 	}
 	if len(web) > 0 {
-		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: after})
+		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: after,
+			Before: func(h *inventory.Host) []steps.Gate { return gatesBefore(c, h, f, false) }})
 	}
 	return out
 }
@@ -168,9 +170,10 @@ func gatesAfter(c *inventory.Cluster, h *inventory.Host, f steps.Fleet, changedO
 	})
 }
 
-// gatesBefore collects the Before gates of the steps that change on h.
-func gatesBefore(c *inventory.Cluster, h *inventory.Host, f steps.Fleet) []steps.Gate {
-	return collect(c, []*inventory.Host{h}, f, true, false, func(st steps.Step, t steps.Target) []steps.Gate {
+// gatesBefore collects the Before gates of h's steps (in an apply, only of
+// the steps that change on h).
+func gatesBefore(c *inventory.Cluster, h *inventory.Host, f steps.Fleet, changedOnly bool) []steps.Gate {
+	return collect(c, []*inventory.Host{h}, f, changedOnly, false, func(st steps.Step, t steps.Target) []steps.Gate {
 		if s, ok := st.(steps.Surrounder); ok {
 			return s.Before(t, f)
 		}

@@ -24,7 +24,7 @@ func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
 	}
 	ok := true
 	var manual []string
-	r.rollbackInOrder(ctx, touched, func(c *hostConn) (bool, error) {
+	r.rollbackInOrder(ctx, touched, func(*hostConn) bool { return true }, func(c *hostConn) (bool, error) {
 		if err := r.rollbackHost(ctx, c, r.RunID); err != nil {
 			ok = false
 			manual = append(manual, fmt.Sprintf("%s: %v\n  finish it with: hadeploy rollback %s --run %s --limit %s", c.h.Name, err, r.Cluster.File, r.RunID, c.h.Name))
@@ -36,11 +36,21 @@ func (r *Runner) rollbackTouched(ctx context.Context) (bool, []string) {
 	return ok && len(touched) > 0, manual
 }
 
-// rollbackInOrder restores hosts phase by phase as the playbook orders them;
-// after each host restore changed, its gates must pass before the next goes.
-func (r *Runner) rollbackInOrder(ctx context.Context, hosts []*inventory.Host, restore func(c *hostConn) (bool, error)) {
+// rollbackInOrder restores hosts phase by phase as the playbook orders them:
+// each host that has something to restore (pending) passes its Before gates
+// (drained; a gate that does not pass is a warning, restoring matters more),
+// is restored, then passes its After gates before the next goes.
+func (r *Runner) rollbackInOrder(ctx context.Context, hosts []*inventory.Host, pending func(c *hostConn) bool, restore func(c *hostConn) (bool, error)) {
 	for _, ph := range r.playbook().Rollback(r.Cluster, hosts, fleet{r}) {
 		for _, c := range r.connsOf(ph.Hosts) {
+			if ph.Before != nil && pending(c) {
+				for _, g := range ph.Before(c.h) {
+					if err := r.pass(ctx, g); err != nil {
+						r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "restored without draining: " + err.Error()})
+						break
+					}
+				}
+			}
 			if done, err := restore(c); !done || err != nil || ph.After == nil {
 				continue
 			}
@@ -115,13 +125,17 @@ func (r *Runner) Rollback(ctx context.Context, runID string) (*events.Summary, e
 		return nil, fmt.Errorf("run %s is not recorded on any host (see `hadeploy history %s`)", target, r.Cluster.File)
 	}
 	var errs []error
-	r.rollbackInOrder(cleanupCtx, r.Hosts, func(c *hostConn) (bool, error) {
+	idsOf := func(c *hostConn) []string {
 		var ids []string
 		for _, run := range c.snap.Runs {
 			if run.ID >= target && run.Status != "rolled-back" {
 				ids = append(ids, run.ID)
 			}
 		}
+		return ids
+	}
+	r.rollbackInOrder(cleanupCtx, r.Hosts, func(c *hostConn) bool { return len(idsOf(c)) > 0 }, func(c *hostConn) (bool, error) {
+		ids := idsOf(c)
 		sort.Sort(sort.Reverse(sort.StringSlice(ids)))
 		for _, id := range ids {
 			if err := r.rollbackHost(cleanupCtx, c, id); err != nil {

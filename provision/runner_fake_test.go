@@ -460,3 +460,30 @@ func TestPortChangeRefusedBeforeAnyChange(t *testing.T) {
 		}
 	}
 }
+
+// A rollback drains each web host before restoring it, like an apply.
+func TestRollbackDrainsWebHostsFirst(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fc.c.Web.HealthCheck = "GET /health.html"
+	fc.hosts["web2"].FailStep = "web"
+	_, err := fc.runner("R2").Apply(context.Background())
+	var ae *provision.ApplyError
+	if !errors.As(err, &ae) || !ae.RolledBack {
+		t.Fatalf("want a rolled back ApplyError, got %v", err)
+	}
+	var seq []string
+	after := false
+	for _, e := range fc.events {
+		after = after || e.Type == events.EvError
+		if after && e.Host == "web1" && (e.Type == events.EvInfo || e.Step == "rollback") {
+			seq = append(seq, e.Step)
+		}
+	}
+	if got := strings.Join(seq, ","); got != "drain-check,drain,maint,rollback,ready,rotation" {
+		t.Errorf("web1's rollback went %s", got)
+	}
+}
