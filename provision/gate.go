@@ -106,6 +106,9 @@ func (f fleet) HoldsAddr(host, addr string) bool {
 	return c != nil && c.snap != nil && c.snap.HoldsAddr(addr)
 }
 
+// DrainTimeout is the operator's bound for drains (steps.DrainTimeout reads it).
+func (f fleet) DrainTimeout() time.Duration { return f.r.DrainTimeout }
+
 func (f fleet) ChangingFile(host, path string) bool {
 	c := f.conn(host)
 	if c == nil || c.plan == nil {

@@ -35,6 +35,9 @@ type Runner struct {
 	// LockWait is how long to wait for a lock held by someone else before
 	// giving up (0: fail at once).
 	LockWait time.Duration
+	// DrainTimeout bounds how long a drained web host's sessions may take to
+	// end (0: the steps' default).
+	DrainTimeout time.Duration
 	// Log receives every remote program run (with file contents elided).
 	Log func(format string, args ...any)
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
@@ -485,5 +486,36 @@ func TestRollbackDrainsWebHostsFirst(t *testing.T) {
 	}
 	if got := strings.Join(seq, ","); got != "drain-check,drain,maint,rollback,ready,rotation" {
 		t.Errorf("web1's rollback went %s", got)
+	}
+}
+
+// A drain that does not finish within the timeout stops the run (it never
+// carries on) and puts the host back in service.
+func TestDrainTimeoutAborts(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fc.hosts["lb2"].Sessions = func(sv string) int {
+		if sv == "web1" {
+			return 3 // a long download that never ends
+		}
+		return 0
+	}
+	fc.c.Web.HealthCheck = "GET /health.html"
+	r := fc.runner("R2")
+	r.DrainTimeout = 300 * time.Millisecond
+	_, err := r.Apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "drain: not passed after 300ms") || !strings.Contains(err.Error(), "3 session(s)") {
+		t.Fatalf("want a drain timeout naming the sessions, got %v", err)
+	}
+	if fc.hosts["web1"].Files["/var/www/html/health.html"] != "" {
+		t.Error("web1 changed although its drain timed out")
+	}
+	for _, lb := range []string{"lb1", "lb2"} {
+		if st := fc.hosts[lb].Admin["web/web1"]; st != "ready" {
+			t.Errorf("%s: web1 left %q after the aborted drain", lb, st)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/provision"
+	"github.com/hadeploy/hadeploy/steps"
 	"github.com/hadeploy/hadeploy/ui"
 )
 
@@ -78,6 +79,7 @@ func lockWaitFlag(cmd *cobra.Command) *time.Duration {
 
 func newApplyCmd(g *globals) *cobra.Command {
 	var diff bool
+	var drainTimeout time.Duration
 	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply INVENTORY",
@@ -86,8 +88,11 @@ func newApplyCmd(g *globals) *cobra.Command {
 every file it changes (under /var/backups/hadeploy/RUN/ on the host), validates new
 configs with the daemon's own checker before they go live, swaps them in atomically
 and reloads (restart only where reload cannot work). Web hosts go first, one at a
-time; load balancers one at a time with the VIP holder last. If anything fails,
-every host the run touched is rolled back and the exit code is 4.`,
+time, each drained on every haproxy first (its sessions end within --drain-timeout,
+or the run stops and rolls back) and back in rotation before the next; load
+balancers one at a time with the VIP holder last. If anything fails, every host
+the run touched is rolled back and the exit code is 4. A plan that would empty a
+backend is refused before anything changes (exit 1).`,
 		Example: `  hadeploy apply e2e/lab-cluster.yaml
   hadeploy apply cluster.yaml --diff
   hadeploy apply cluster.yaml --output json > events.jsonl`,
@@ -100,6 +105,7 @@ every host the run touched is rolled back and the exit code is 4.`,
 			defer s.close()
 			s.ui = uiWithDiffs(s, diff)
 			s.runner.LockWait = *lockWait
+			s.runner.DrainTimeout = drainTimeout
 			_, err = s.runner.Apply(cmd.Context())
 			if err != nil && s.logPath != "" {
 				s.ui.Print("debug log: " + s.logPath + "\n")
@@ -108,6 +114,7 @@ every host the run touched is rolled back and the exit code is 4.`,
 		},
 	}
 	cmd.Flags().BoolVar(&diff, "diff", false, "print the diff of every file changed")
+	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", steps.DefaultDrainTimeout, "how long a drained web host's sessions may take to end; past it the run stops and rolls back")
 	lockWait = lockWaitFlag(cmd)
 	return cmd
 }

@@ -38,6 +38,8 @@ type Host struct {
 	// the admin state set through its runtime API ("backend/server" → state).
 	Backends map[string][]string
 	Admin    map[string]string
+	// Sessions is a server's current sessions (default 0).
+	Sessions func(sv string) int
 
 	mu      sync.Mutex
 	backups map[string]*string // path → content before the run (nil = absent)
@@ -219,7 +221,11 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 				case "maint":
 					st = "MAINT"
 				}
-				fmt.Fprintf(&b, "==srv %s %s 0 %s\n", be, sv, st)
+				n := 0
+				if h.Sessions != nil {
+					n = h.Sessions(sv)
+				}
+				fmt.Fprintf(&b, "==srv %s %s %d %s\n", be, sv, n, st)
 			}
 		}
 		h.Log = append(h.Log, "admin")
