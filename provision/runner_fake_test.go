@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -517,5 +518,33 @@ func TestDrainTimeoutAborts(t *testing.T) {
 		if st := fc.hosts[lb].Admin["web/web1"]; st != "ready" {
 			t.Errorf("%s: web1 left %q after the aborted drain", lb, st)
 		}
+	}
+}
+
+// A web host whose checks already fail (its Apache was stopped) shows DOWN
+// once drained, not DRAIN: it is drained at once, and the repairing apply goes
+// on (a race on the lab: whether haproxy had marked it DOWN yet).
+func TestDrainingADownServerPassesAtOnce(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	down.Store(true)
+	fc.hosts["lb1"].Rotation = func(sv string) (string, string) {
+		if sv == "web1" && down.Load() {
+			return "DOWN", "web2"
+		}
+		return "UP", sv
+	}
+	fc.hosts["web1"].Services["apache2"] = "inactive enabled" // stopped: apply starts it
+	r := fc.runner("R2")
+	r.DrainTimeout = 2 * time.Second
+	// Its checks pass again a while after Apache is started, later than the
+	// drain timeout: a drain that waited for "DRAIN" would time out.
+	go func() { time.Sleep(2500 * time.Millisecond); down.Store(false) }()
+	if _, err := r.Apply(context.Background()); err != nil {
+		t.Fatalf("repairing apply: %v", err)
 	}
 }

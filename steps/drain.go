@@ -96,11 +96,14 @@ func DrainGates(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, 
 		Name: "drain", Host: h.Name, Observers: lbs, Bound: timeout,
 		OK:    "drained on every load balancer (no sessions left)",
 		Probe: adminProbe(c, h.Name, shared, "drain", f),
+		// Drained: no session left and no new traffic, which haproxy shows
+		// as DRAIN for a server that is up, but as DOWN for one whose checks
+		// already fail (the admin state does not show then): anything but UP.
 		Passed: func(out map[string]string) (bool, string) {
 			var why []string
 			for _, lb := range sortedNames(out) {
 				for _, s := range parseSrv(out[lb]) {
-					if s.server == h.Name && (s.scur > 0 || !strings.HasPrefix(s.status, "DRAIN") && !strings.HasPrefix(s.status, "MAINT")) {
+					if s.server == h.Name && (s.scur > 0 || strings.HasPrefix(s.status, "UP")) {
 						why = append(why, fmt.Sprintf("%s: %s/%s %s with %d session(s)", lb, s.backend, s.server, s.status, s.scur))
 					}
 				}

@@ -215,9 +215,13 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 				if h.Rotation != nil {
 					st, _ = h.Rotation(sv)
 				}
+				// Like haproxy: maint shows whatever the checks say; drain
+				// shows only on a server that is up.
 				switch h.Admin[be+"/"+sv] {
 				case "drain":
-					st = "DRAIN"
+					if strings.HasPrefix(st, "UP") {
+						st = "DRAIN"
+					}
 				case "maint":
 					st = "MAINT"
 				}
