@@ -160,7 +160,7 @@ Ctrl-C exits at once.`,
 	}
 	g.register(root)
 	root.AddCommand(newInitCmd(), newValidateCmd(g), newPlanCmd(g), newApplyCmd(g), newDrainCmd(g), newReadyCmd(g), newSwitchoverCmd(g), newRollbackCmd(g), newHistoryCmd(g), newLockCmd(g),
-		newVerifyCmd(g), newFailoverCmd(g), newLabCmd(g), newVersionCmd())
+		newVerifyCmd(g), newStatusCmd(g), newFailoverCmd(g), newLabCmd(g), newVersionCmd())
 	return root
 }
 
