@@ -225,6 +225,8 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("status, validate and init", testStatus)
+
 	t.Run("second apply changes nothing", func(t *testing.T) {
 		before := inHost(t, "lb1", "sh", "-c", "ls /var/backups/hadeploy | wc -l")
 		r := run(t, "apply", inv, "--output", "json")

@@ -110,6 +110,13 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, depth int) b
 	if isNull(n) {
 		return false
 	}
+	if hint := placeholderHint(path); hint != "" && n.Kind == yaml.ScalarNode && n.Value == Placeholder {
+		// CHANGE-ME is a valid DNS name: without this rule an unfilled
+		// address would pass (and collide with the other placeholders).
+		d.errAt(line, path, "still the placeholder %s that `hadeploy init` wrote: %s", Placeholder, hint)
+		d.bad[path] = true
+		return false
+	}
 	typeErr := func(want string) bool {
 		hint := ""
 		if n.Kind == yaml.ScalarNode && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && n.ShortTag() == "!!str" {

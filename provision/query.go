@@ -31,6 +31,17 @@ func (r *Runner) Plan(ctx context.Context) ([]*HostPlan, error) {
 	return out, nil
 }
 
+// PlanOf computes what apply would change on host from what Open read: no
+// round trip, for commands that do more over the same connections (status).
+func (r *Runner) PlanOf(host string) (*HostPlan, error) {
+	for _, c := range r.conns {
+		if c != nil && c.h.Name == host && c.snap != nil {
+			return PlanHost(r.Cluster, c.h, c.snap, r.playbook().StepsFor)
+		}
+	}
+	return nil, errors.New("not read")
+}
+
 // Diff renders a file change for display, secrets masked.
 func (r *Runner) Diff(fc FileChange) string { return r.red.Diff(fc) }
 

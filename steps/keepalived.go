@@ -79,7 +79,7 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		RouterID: h.Name, Script: CheckScript,
 		CheckInterval: c.VRRP.CheckInterval, CheckFall: c.VRRP.CheckFall, CheckRise: c.VRRP.CheckRise,
 		CheckWeight: c.VRRP.CheckWeight,
-		Instance:    fmt.Sprintf("VI_%d", c.VRRP.VirtualRouterID),
+		Instance:    VRRPInstance(c),
 		State:       state, Interface: h.Interface, VirtualRouterID: c.VRRP.VirtualRouterID,
 		Priority: h.Priority, AdvertInt: c.VRRP.AdvertInt, AuthPass: c.VRRP.AuthPass,
 		VIP: c.VIPPrefix.String(), HAProxyDownFile: HAProxyDownFile, PriorityFile: PriorityFile,
@@ -116,6 +116,12 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		},
 		Services: []Service{{Name: "keepalived", OnChange: Reload}},
 	}, nil
+}
+
+// VRRPInstance names the cluster's vrrp_instance in keepalived.conf (and in
+// keepalived's data dump, which status reads).
+func VRRPInstance(c *inventory.Cluster) string {
+	return fmt.Sprintf("VI_%d", c.VRRP.VirtualRouterID)
 }
 
 // MasterDownBound is the longest a healthy backup should need to take the

@@ -159,8 +159,8 @@ Ctrl-C exits at once.`,
 		Version:       version + " (commit " + commit + ")",
 	}
 	g.register(root)
-	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newDrainCmd(g), newReadyCmd(g), newSwitchoverCmd(g), newRollbackCmd(g), newHistoryCmd(g), newLockCmd(g),
-		newVerifyCmd(g), newFailoverCmd(g), newLabCmd(g), newVersionCmd())
+	root.AddCommand(newInitCmd(), newValidateCmd(g), newPlanCmd(g), newApplyCmd(g), newDrainCmd(g), newReadyCmd(g), newSwitchoverCmd(g), newRollbackCmd(g), newHistoryCmd(g), newLockCmd(g),
+		newVerifyCmd(g), newStatusCmd(g), newFailoverCmd(g), newLabCmd(g), newVersionCmd())
 	return root
 }
 

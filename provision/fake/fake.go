@@ -1,6 +1,6 @@
 // Package fake is an in-memory host for fast tests of the runner and the
 // renderers. It understands the remote programs hadeploy sends (snapshot,
-// packages, step, journal, rollback, release, VIP query) well enough to keep
+// packages, step, journal, rollback, release, VIP query, status) well enough to keep
 // a believable state; real behaviour is covered by the e2e suite on the lab.
 package fake
 
@@ -99,6 +99,10 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 	defer h.mu.Unlock()
 	h.Programs = append(h.Programs, s)
 	switch {
+	case strings.Contains(s, "echo ==status"):
+		// First: the status program also lists addresses and reads show stat.
+		h.Log = append(h.Log, "status")
+		return ok(h.statusOut(s)), nil
 	case strings.Contains(s, `echo "==os"`):
 		h.Log = append(h.Log, "snapshot")
 		return h.snapshot(s), nil
@@ -376,4 +380,97 @@ func (h *Host) snapshot(s string) transport.Result {
 		}
 	}
 	return ok(b.String())
+}
+
+// statusOut answers the status program as a host would: versions of what is
+// installed, the VIP, keepalived's state (MASTER where the VIP is, the
+// priority of its config) and haproxy's servers (UP unless Rotation or an
+// admin state says otherwise).
+func (h *Host) statusOut(s string) string {
+	var b strings.Builder
+	b.WriteString("==status\n")
+	if strings.Contains(s, "==ver apache") {
+		line := ""
+		switch {
+		case h.Packages["apache2"]:
+			line = "Server version: Apache/2.4.62 (Debian)"
+		case h.Packages["httpd"]:
+			line = "Server version: Apache/2.4.57 (Rocky Linux)"
+		}
+		fmt.Fprintf(&b, "==ver apache %s\n", line)
+	}
+	if !strings.Contains(s, "==vip") {
+		return b.String()
+	}
+	for _, v := range [][2]string{{"haproxy", "HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://haproxy.org/"}, {"keepalived", "Keepalived v2.2.7 (01/16,2022)"}} {
+		if h.Packages[v[0]] {
+			fmt.Fprintf(&b, "==ver %s %s\n", v[0], v[1])
+		} else {
+			fmt.Fprintf(&b, "==ver %s\n", v[0])
+		}
+	}
+	holds := false
+	if m := regexp.MustCompile(`grep -qF ' (\S+)/'`).FindStringSubmatch(s); m != nil {
+		for _, a := range h.Addrs {
+			holds = holds || strings.HasPrefix(a, m[1]+"/")
+		}
+	}
+	if holds {
+		b.WriteString("==vip held\n")
+	} else {
+		b.WriteString("==vip free\n")
+	}
+	conf := h.Files["/etc/keepalived/keepalived.conf"]
+	inst := regexp.MustCompile(`-v inst=(\S+)`).FindStringSubmatch(s)
+	switch {
+	case !strings.HasPrefix(h.Services["keepalived"], "active"):
+		b.WriteString("==vrrp unknown keepalived is not running\n")
+	case inst == nil || !strings.Contains(conf, "vrrp_instance "+inst[1]+" "):
+		b.WriteString("==vrrp unknown no vrrp_instance in keepalived's data (not applied yet?)\n")
+	default:
+		prio := "0"
+		if m := regexp.MustCompile(`(?m)^\s*priority (\d+)`).FindStringSubmatch(conf); m != nil {
+			prio = m[1]
+		}
+		st := "BACKUP"
+		if holds {
+			st = "MASTER"
+		}
+		fmt.Fprintf(&b, "==vrrp %s %s %s\n", st, prio, prio)
+	}
+	if !strings.HasPrefix(h.Services["haproxy"], "active") {
+		b.WriteString("==stats unknown no stats socket (is haproxy running?)\n")
+		return b.String()
+	}
+	backends := h.Backends
+	if backends == nil {
+		backends = map[string][]string{}
+		be := ""
+		for _, l := range strings.Split(h.Files["/etc/haproxy/haproxy.cfg"], "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 2 && f[0] == "backend":
+				be = f[1]
+			case len(f) >= 2 && f[0] == "server" && be != "":
+				backends[be] = append(backends[be], f[1])
+			}
+		}
+	}
+	for be, svs := range backends {
+		for _, sv := range svs {
+			st := "UP"
+			if h.Rotation != nil {
+				st, _ = h.Rotation(sv)
+			}
+			switch h.Admin[be+"/"+sv] {
+			case "drain":
+				st = "DRAIN"
+			case "maint":
+				st = "MAINT"
+			}
+			fmt.Fprintf(&b, "==srv %s %s 0 %s\n", be, sv, st)
+		}
+	}
+	b.WriteString("==stats ok\n")
+	return b.String()
 }
