@@ -94,11 +94,7 @@ func TestApplyThenNoop(t *testing.T) {
 }
 
 func TestFailedStepRollsBackEveryTouchedHost(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	before := map[string]string{}
 	for n, h := range fc.hosts {
 		before[n] = h.Files["/etc/haproxy/haproxy.cfg"] + h.Files["/etc/apache2/ports.conf"]
@@ -155,11 +151,7 @@ func TestLockedClusterIsRefusedAndUntouched(t *testing.T) {
 }
 
 func TestInterruptedRunIsRolledBackBeforeTheNextApply(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	good := fc.hosts["lb2"].Files["/etc/haproxy/haproxy.cfg"]
 	// R2 changes a weight but "dies" on lb2 mid-run: its file is written,
 	// its run stays "running" and the lock is left behind by a dead process.
@@ -237,11 +229,7 @@ func TestDebugLogNeverHoldsSecrets(t *testing.T) {
 // redispatched every request to the other server. The gate must wait until a
 // request pinned to the host is answered by the host, on every lb.
 func TestRollbackWaitsUntilTheHostReallyServes(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	var mu sync.Mutex
 	probes := 0
 	fc.hosts["lb1"].Rotation = func(sv string) (string, string) {
@@ -377,11 +365,7 @@ func backends(c *inventory.Cluster) map[string][]string {
 // A web change drains the host on every haproxy, waits for its sessions,
 // puts it in maintenance, changes it, readies it and waits until it serves.
 func TestWebChangeIsDrainedAndReadied(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	fc.c.Web.HealthCheck = "GET /health.html" // a web-only change: the page
 	r := fc.runner("R2")
 	if _, err := r.Apply(context.Background()); err != nil {
@@ -410,11 +394,7 @@ func TestWebChangeIsDrainedAndReadied(t *testing.T) {
 // Draining the last server in rotation of a backend is refused at once, and
 // the host is put back.
 func TestDrainRefusedWhenNoOtherServerServes(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	for _, lb := range []string{"lb1", "lb2"} {
 		fc.hosts[lb].Rotation = func(sv string) (string, string) {
 			if sv == "web2" {
@@ -441,11 +421,7 @@ func TestDrainRefusedWhenNoOtherServerServes(t *testing.T) {
 // A web port change on a serving cluster would empty backend web: it is
 // refused before any host is touched.
 func TestPortChangeRefusedBeforeAnyChange(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	before := fc.hosts["web1"].Files["/etc/apache2/ports.conf"]
 	fc.c.Web.Port = 8081
 	_, err := fc.runner("R2").Apply(context.Background())
@@ -465,11 +441,7 @@ func TestPortChangeRefusedBeforeAnyChange(t *testing.T) {
 
 // A rollback drains each web host before restoring it, like an apply.
 func TestRollbackDrainsWebHostsFirst(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	fc.c.Web.HealthCheck = "GET /health.html"
 	fc.hosts["web2"].FailStep = "web"
 	_, err := fc.runner("R2").Apply(context.Background())
@@ -493,11 +465,7 @@ func TestRollbackDrainsWebHostsFirst(t *testing.T) {
 // A drain that does not finish within the timeout stops the run (it never
 // carries on) and puts the host back in service.
 func TestDrainTimeoutAborts(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	fc.hosts["lb2"].Sessions = func(sv string) int {
 		if sv == "web1" {
 			return 3 // a long download that never ends
@@ -525,11 +493,7 @@ func TestDrainTimeoutAborts(t *testing.T) {
 // once drained, not DRAIN: it is drained at once, and the repairing apply goes
 // on (a race on the lab: whether haproxy had marked it DOWN yet).
 func TestDrainingADownServerPassesAtOnce(t *testing.T) {
-	fc := newCluster(t)
-	fc.giveVIP("lb1")
-	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	fc := appliedCluster(t)
 	var down atomic.Bool
 	down.Store(true)
 	fc.hosts["lb1"].Rotation = func(sv string) (string, string) {
@@ -547,4 +511,16 @@ func TestDrainingADownServerPassesAtOnce(t *testing.T) {
 	if _, err := r.Apply(context.Background()); err != nil {
 		t.Fatalf("repairing apply: %v", err)
 	}
+}
+
+// appliedCluster is the fake lab after a first, successful apply, lb1
+// holding the VIP.
+func appliedCluster(t *testing.T) *cluster {
+	t.Helper()
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	if _, err := fc.runner("R1").Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return fc
 }
