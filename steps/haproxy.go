@@ -25,6 +25,11 @@ const HAProxyCheckTimeout = 10 * time.Second
 // reloads.
 const HAProxyStateFile = "/var/lib/haproxy/server-state"
 
+// HAProxyStopTimeout bounds how long systemd may take to declare haproxy
+// stopped (and so to run the hook that puts keepalived in FAULT); haproxy's
+// own stop (SIGTERM: hard stop) takes milliseconds.
+const HAProxyStopTimeout = 2 * time.Second
+
 // HAProxyDropIn makes systemd tell keepalived at once when haproxy stops.
 const HAProxyDropIn = "/etc/systemd/system/haproxy.service.d/10-hadeploy.conf"
 
@@ -82,7 +87,10 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 	if err != nil {
 		return nil, err
 	}
-	dropIn, err := render("haproxy-dropin.conf.tmpl", struct{ File, Dir string }{HAProxyDownFile, StateDir})
+	dropIn, err := render("haproxy-dropin.conf.tmpl", struct {
+		File, Dir    string
+		StopTimeoutS int
+	}{HAProxyDownFile, StateDir, int(HAProxyStopTimeout / time.Second)})
 	if err != nil {
 		return nil, err
 	}

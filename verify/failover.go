@@ -30,6 +30,11 @@ func (sc Scenario) bound(c *inventory.Cluster, master string) time.Duration {
 	if sc.Handover {
 		return steps.MasterDownBound(c) + time.Second
 	}
+	if sc.Service == "haproxy" {
+		// keepalived hears of it once systemd declares haproxy stopped,
+		// within the drop-in's TimeoutStopSec at worst.
+		return steps.FaultBound(c, master) + steps.HAProxyStopTimeout
+	}
 	return steps.FaultBound(c, master)
 }
 
