@@ -182,7 +182,7 @@ func admin(out map[string]string, h string, good func(status string) bool) (bool
 
 // Before: a web host is drained and in maintenance before it changes.
 func (Web) Before(t Target, f Fleet) []Gate {
-	return DrainGates(t.Cluster, t.Host, runningHAProxy(f.Connected(), f), f, DrainTimeout(f), false)
+	return DrainGates(t.Cluster, t.Host, RunningHAProxy(f.Connected(), f), f, DrainTimeout(f), false)
 }
 
 // DrainTimeout is the operator's --drain-timeout, when the fleet carries one.

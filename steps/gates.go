@@ -174,9 +174,9 @@ func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate 
 	}
 }
 
-// runningHAProxy lists the load balancers whose haproxy was running when the
+// RunningHAProxy lists the load balancers whose haproxy was running when the
 // run began: only they can report a web host in rotation.
-func runningHAProxy(hosts []*inventory.Host, f Fleet) []*inventory.Host {
+func RunningHAProxy(hosts []*inventory.Host, f Fleet) []*inventory.Host {
 	var out []*inventory.Host
 	for _, h := range hosts {
 		if h.HasRole(inventory.RoleLB) && f.Active(h.Name, "haproxy") {
@@ -205,7 +205,7 @@ func orNone(s string) string {
 // Gates: a web host that changed must be back in every running haproxy's
 // rotation before the next one goes.
 func (Web) Gates(t Target, f Fleet) []Gate {
-	lbs := runningHAProxy(f.Connected(), f)
+	lbs := RunningHAProxy(f.Connected(), f)
 	if len(lbs) == 0 {
 		return nil
 	}

@@ -27,17 +27,6 @@ func webHost(c *inventory.Cluster, name string) (*inventory.Host, error) {
 	return h, nil
 }
 
-// runningLBs lists the load balancers whose haproxy runs, as the fleet saw.
-func runningLBs(f steps.Fleet) []*inventory.Host {
-	var out []*inventory.Host
-	for _, h := range f.Connected() {
-		if h.HasRole(inventory.RoleLB) && f.Active(h.Name, "haproxy") {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
 func newDrainCmd(g *globals) *cobra.Command {
 	var timeout time.Duration
 	var force bool
@@ -54,7 +43,7 @@ Undo with: hadeploy ready INVENTORY HOST.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return operate(cmd, g, args, "drain", func(c *inventory.Cluster, h *inventory.Host, f steps.Fleet) ([]steps.Gate, error) {
-				gs := steps.DrainGates(c, h, runningLBs(f), f, timeout, force)
+				gs := steps.DrainGates(c, h, steps.RunningHAProxy(f.Connected(), f), f, timeout, force)
 				if len(gs) == 0 {
 					return nil, fmt.Errorf("%s shares no backend with another server on a running haproxy: nothing can take its traffic", h.Name)
 				}
