@@ -22,6 +22,7 @@ type FileChange struct {
 	// Secret: never show the content; SecretLines: mask lines with these
 	// prefixes (both declared by the step).
 	Secret      bool
+	Summary     string
 	SecretLines []string
 	// Pending: the file is edited from a distro default that appears only
 	// once the package is installed, so its final content is not known yet.
@@ -109,7 +110,7 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 		for _, f := range d.Files {
 			cur := sn.Files[f.Path]
 			fc := FileChange{Path: f.Path, Old: cur.Content, OldExists: cur.Exists, Mode: uint32(f.Mode),
-				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret, SecretLines: f.SecretLines}
+				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret, Summary: f.Summary, SecretLines: f.SecretLines}
 			if f.Edit != nil {
 				if !cur.Exists {
 					fc.Pending = true
@@ -151,7 +152,25 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 type Redactor struct{ secrets []string }
 
 // NewRedactor collects the inventory's secrets (the fields tagged secret).
-func NewRedactor(c *inventory.Cluster) *Redactor { return &Redactor{secrets: c.Secrets()} }
+// A multi-line secret (a TLS key) is masked whole and line by line too, so
+// that no piece of it shows either (an output cut mid-key, a quoted line).
+func NewRedactor(c *inventory.Cluster) *Redactor {
+	r := &Redactor{}
+	var lines []string
+	for _, s := range c.Secrets() {
+		r.secrets = append(r.secrets, s)
+		if strings.Contains(s, "\n") {
+			for _, l := range strings.Split(s, "\n") {
+				// PEM armour lines are public; base64 lines are 64 characters.
+				if l = strings.TrimSpace(l); len(l) >= 16 && !strings.HasPrefix(l, "-----") {
+					lines = append(lines, l)
+				}
+			}
+		}
+	}
+	r.secrets = append(r.secrets, lines...)
+	return r
+}
 
 // Redact replaces every secret with a mask.
 func (r *Redactor) Redact(s string) string {
@@ -173,6 +192,9 @@ func (r *Redactor) Diff(fc FileChange) string {
 	}
 	if fc.Secret {
 		d := fmt.Sprintf("--- %s\n+++ %s\n(secret file, content not shown: %s → %s)\n", fc.Path, fc.Path, fingerprint(fc.Old, fc.OldExists), fingerprint(fc.New, true))
+		if fc.Summary != "" {
+			d += r.Redact(fc.Summary) + "\n"
+		}
 		if fc.MetaChanged {
 			d += fmt.Sprintf("(mode/owner set to %o %s)\n", fc.Mode, fc.Owner)
 		}
