@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hadeploy/hadeploy/inventory"
@@ -149,36 +150,46 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 }
 
 // Redactor hides secret values in anything shown or logged.
-type Redactor struct{ secrets []string }
+type Redactor struct {
+	secrets []string
+	// blocks are the multi-line secrets (a TLS key), whose pieces are
+	// masked too.
+	blocks []string
+}
 
 // NewRedactor collects the inventory's secrets (the fields tagged secret).
-// A multi-line secret (a TLS key) is masked whole and line by line too, so
-// that no piece of it shows either (an output cut mid-key, a quoted line).
 func NewRedactor(c *inventory.Cluster) *Redactor {
-	r := &Redactor{}
-	var lines []string
-	for _, s := range c.Secrets() {
-		r.secrets = append(r.secrets, s)
+	r := &Redactor{secrets: c.Secrets()}
+	for _, s := range r.secrets {
 		if strings.Contains(s, "\n") {
-			for _, l := range strings.Split(s, "\n") {
-				// PEM armour lines are public; base64 lines are 64 characters.
-				if l = strings.TrimSpace(l); len(l) >= 16 && !strings.HasPrefix(l, "-----") {
-					lines = append(lines, l)
-				}
-			}
+			r.blocks = append(r.blocks, s)
 		}
 	}
-	r.secrets = append(r.secrets, lines...)
 	return r
 }
 
-// Redact replaces every secret with a mask.
+// base64Run is a piece of a PEM body long enough to be worth masking.
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/=]{16,}`)
+
+// Redact replaces every secret with a mask. A multi-line secret (a PEM key)
+// is masked whole and by any piece of 16 characters or more of its body, so
+// that an output cut mid-key or quoting one line shows nothing of it.
 func (r *Redactor) Redact(s string) string {
 	if r == nil {
 		return s
 	}
 	for _, x := range r.secrets {
 		s = strings.ReplaceAll(s, x, "********")
+	}
+	if len(r.blocks) > 0 {
+		s = base64Run.ReplaceAllStringFunc(s, func(run string) string {
+			for _, b := range r.blocks {
+				if strings.Contains(b, run) {
+					return "********"
+				}
+			}
+			return run
+		})
 	}
 	return s
 }
