@@ -106,8 +106,8 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 		return nil, err
 	}
 	if mx := t.Cluster.HAProxy.Metrics; mx != nil {
-		// Known only once haproxy is installed; before that, haproxy -c of
-		// the candidate refuses an unknown service and the run rolls back.
+		// Known once haproxy is installed: apply plans again right after
+		// installing packages, before any file is written.
 		if t.Facts.HAProxyVersion != "" && !t.Facts.HAProxyHas(PrometheusService) {
 			return nil, fmt.Errorf("haproxy.metrics: the installed haproxy %s was built without the Prometheus exporter (haproxy -vv lists no %s among its available services): remove haproxy.metrics, or install a haproxy built with USE_PROMEX=1", t.Facts.HAProxyVersion, PrometheusService)
 		}
