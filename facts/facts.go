@@ -23,6 +23,39 @@ type Facts struct {
 	PkgMgr    string // apt, dnf or yum
 	Init      string // systemd
 	Hostname  string
+	// HAProxyVersion is the installed haproxy's version ("" when none is),
+	// HAProxyServices the services its build has (haproxy -vv "Available
+	// services", e.g. prometheus-exporter).
+	HAProxyVersion  string
+	HAProxyServices []string
+}
+
+// HAProxyHas reports whether the installed haproxy was built with service s.
+func (f Facts) HAProxyHas(s string) bool {
+	for _, x := range f.HAProxyServices {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HAProxyVVCmd prints one "==haproxy VERSION SERVICE..." line when haproxy is
+// installed: cheap enough for the snapshot's one round trip.
+const HAProxyVVCmd = `if command -v haproxy >/dev/null 2>&1; then haproxy -vv 2>/dev/null | awk '/^HAProxy version/ {v=$3} /^Available services/ {sub(/^[^:]*: */, ""); s=$0} END {print "==haproxy " v " " s}'; fi`
+
+// ParseHAProxyVV reads the rest of that line.
+func ParseHAProxyVV(rest string) (version string, services []string) {
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return "", nil
+	}
+	for _, s := range f[1:] {
+		if s != "none" {
+			services = append(services, s)
+		}
+	}
+	return f[0], services
 }
 
 // ParseOSRelease reads /etc/os-release content into facts (family and package

@@ -28,3 +28,21 @@ func TestParseOSRelease(t *testing.T) {
 		}
 	}
 }
+
+func TestParseHAProxyVV(t *testing.T) {
+	for _, tc := range []struct {
+		in, version string
+		prom        bool
+	}{
+		{"2.6.12-1+deb12u4 prometheus-exporter", "2.6.12-1+deb12u4", true},
+		{"2.4.22 none", "2.4.22", false},
+		{"2.2.1 ", "2.2.1", false}, // before "Available services" was printed
+		{"", "", false},
+	} {
+		v, s := ParseHAProxyVV(tc.in)
+		f := Facts{HAProxyVersion: v, HAProxyServices: s}
+		if v != tc.version || f.HAProxyHas("prometheus-exporter") != tc.prom {
+			t.Errorf("%q: version %q services %q", tc.in, v, s)
+		}
+	}
+}

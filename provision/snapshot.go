@@ -74,6 +74,7 @@ func SnapshotScript(paths, packages, services []string, lockInfo string, staleMi
 		s.Raw(`systemctl show -p Id,ActiveState,UnitFileState ` + strings.Join(quoteAll(unitNames(services)), " ") + ` 2>/dev/null | sed 's/^/==unit /'`)
 	}
 	s.Raw(addrsCmd)
+	s.Raw(facts.HAProxyVVCmd)
 	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
 	if lockInfo != "" {
 		s.Line(`mkdir -p %s`, StateRoot)
@@ -168,6 +169,8 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 			block[k] = v
 		case "==addr":
 			sn.Addrs = append(sn.Addrs, rest)
+		case "==haproxy":
+			sn.Facts.HAProxyVersion, sn.Facts.HAProxyServices = facts.ParseHAProxyVV(rest)
 		case "==run":
 			f := strings.SplitN(rest, " ", 3)
 			r := RunInfo{ID: f[0]}
@@ -199,6 +202,7 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 		return nil, err
 	}
 	f.Hostname = sn.Facts.Hostname
+	f.HAProxyVersion, f.HAProxyServices = sn.Facts.HAProxyVersion, sn.Facts.HAProxyServices
 	sn.Facts = f
 	return sn, nil
 }

@@ -42,6 +42,9 @@ type File struct {
 	// Secret marks a file whose content is never shown (a TLS key): plans,
 	// diffs and events give its fingerprint only.
 	Secret bool
+	// Summary is what plans show of a Secret file instead of its content
+	// (a certificate's fingerprint, subject and expiry).
+	Summary string
 	// SecretLines are the prefixes of lines that hold a secret (keepalived's
 	// "auth_pass"): masked in diffs even when the value on the host is one
 	// the inventory no longer knows.

@@ -16,6 +16,7 @@ if [ -f /etc/httpd/conf/httpd.conf ]; then printf '==file %s %s\n' "$(stat -c '%
 if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='==pkg ${Package} ${Status}\n' apache2 cron ntpdate rsyslog haproxy socat keepalived httpd cronie chrony 2>/dev/null; else rpm -q --qf '==pkg %{NAME} install ok installed\n' apache2 cron ntpdate rsyslog haproxy socat keepalived httpd cronie chrony 2>/dev/null | grep '^==pkg'; fi
 systemctl show -p Id,ActiveState,UnitFileState apache2.service cron.service rsyslog.service haproxy.service keepalived.service httpd.service crond.service 2>/dev/null | sed 's/^/==unit /'
 ip -o -4 addr show 2>/dev/null | while read -r _ _ _ a _; do echo "==addr $a"; done
+if command -v haproxy >/dev/null 2>&1; then haproxy -vv 2>/dev/null | awk '/^HAProxy version/ {v=$3} /^Available services/ {sub(/^[^:]*: */, ""); s=$0} END {print "==haproxy " v " " s}'; fi
 for d in /var/backups/hadeploy/*/; do [ -f "$d/status" ] || continue; printf '==run %s %s %s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done
 mkdir -p /var/lib/hadeploy
 if [ -n "$(find /var/lib/hadeploy/lock.break -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir /var/lib/hadeploy/lock.break 2>/dev/null; fi
