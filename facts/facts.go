@@ -23,9 +23,9 @@ type Facts struct {
 	Codename   string
 	PrettyName string
 	Family     string // FamilyDebian or FamilyRHEL
-	PkgMgr    string // apt, dnf or yum
-	Init      string // systemd
-	Hostname  string
+	PkgMgr     string // apt, dnf or yum
+	Init       string // systemd
+	Hostname   string
 }
 
 // ParseOSRelease reads /etc/os-release content into facts (family and package

@@ -51,7 +51,7 @@ func seedCluster() *inventory.Cluster {
 var families = map[string]facts.Facts{
 	"debian":   {ID: "debian", VersionID: "12", Codename: "bookworm", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"},
 	"debian13": {ID: "debian", VersionID: "13", Codename: "trixie", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"},
-	"rhel":   {ID: "rocky", VersionID: "9", Family: facts.FamilyRHEL, PkgMgr: "dnf", Init: "systemd"},
+	"rhel":     {ID: "rocky", VersionID: "9", Family: facts.FamilyRHEL, PkgMgr: "dnf", Init: "systemd"},
 }
 
 // rhelHTTPDConf is the part of a stock httpd.conf the edit touches.
