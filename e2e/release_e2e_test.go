@@ -137,6 +137,31 @@ func TestReleases(t *testing.T) {
 		}
 	})
 
+	// An OS without a profile on one host stops the run on every host before
+	// anything changes: here an apply that would switch time sync everywhere.
+	t.Run("an unknown OS on lb2: refused before any change, naming lb2 and its os-release", func(t *testing.T) {
+		inHost(t, "lb2", "sh", "-c", `mv /etc/os-release /etc/os-release.e2e && printf 'ID=arch\nPRETTY_NAME="Arch Linux"\n' > /etc/os-release`)
+		defer inHost(t, "lb2", "sh", "-c", "rm -f /etc/os-release && mv /etc/os-release.e2e /etc/os-release")
+		r := run(t, "apply", chrony)
+		if r.code == 0 {
+			t.Fatalf("apply on an unknown OS succeeded:\n%s", r.stdout)
+		}
+		out := r.stdout + r.stderr
+		for _, s := range []string{`lb2: unsupported OS: /etc/os-release says ID="arch"`, `PRETTY_NAME="Arch Linux"`, "nothing was changed on any host"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("error lacks %q:\n%s", s, tail(out))
+			}
+		}
+		for _, h := range []string{"web1", "web2", "lb1", "lb2"} {
+			if cron := inHost(t, h, "cat", "/etc/cron.d/hadeploy-timesync"); !strings.Contains(cron, "ntpdate") {
+				t.Errorf("%s changed although lb2 was refused:\n%s", h, cron)
+			}
+			if _, err := lab.Exec(context.Background(), h, "test", "!", "-e", "/var/lib/hadeploy/lock"); err != nil {
+				t.Errorf("%s: lock left behind by the refused run", h)
+			}
+		}
+	})
+
 	// time.method chrony on Debian 13: the daemon replaces the cron job.
 	t.Run("switch to time.method chrony", func(t *testing.T) {
 		noFailures(t, "switch to chrony", during(t, "time sync switched to chrony", func() { r = run(t, "apply", chrony, "--output", "json") }))
