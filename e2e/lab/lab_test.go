@@ -244,3 +244,25 @@ func TestReleases(t *testing.T) {
 		t.Error("old state's release")
 	}
 }
+
+// prepareBase points apt at the image's own release and drops its host keys.
+func TestPrepareBaseRelease(t *testing.T) {
+	dir := t.TempDir()
+	for p, c := range map[string]string{"etc/ssh/ssh_host_ed25519_key": "k", "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"} {
+		if err := writeFile(filepath.Join(dir, p), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := prepareBase(dir, "trixie"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "etc/apt/sources.list")); string(b) != "deb http://deb.debian.org/debian trixie main\n" {
+		t.Errorf("sources.list %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc/ssh/ssh_host_ed25519_key")); !os.IsNotExist(err) {
+		t.Error("host key kept in the base image")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "root/.ssh")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("root/.ssh: %v %v", fi, err)
+	}
+}
