@@ -91,15 +91,24 @@ func prepareRoot(ctx context.Context, hs hostState, subnet netip.Prefix, pub []b
 	return nil
 }
 
+// initArgs are a release's extra arguments to its systemd (pid 1 in a
+// container reads them as its kernel command line). The lab gives every
+// container the cgroup v1 hierarchy (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0, see
+// cgroup.go); systemd 257 (Debian 13) calls v1 obsolete and accepts it only
+// when told so.
+var initArgs = map[string][]string{
+	"trixie": {"systemd.unified_cgroup_hierarchy=0", "SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"},
+}
+
 // nspawnArgs is the recipe's boot command for one host.
 func nspawnArgs(hs hostState) []string {
-	return []string{
+	return append([]string{
 		"--keep-unit", "--register=no",
 		"-D", hs.Root, "-M", hs.Name,
 		"--network-namespace-path=" + filepath.Join("/run/netns", hs.Netns),
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW",
 		"-b",
-	}
+	}, initArgs[hs.release()]...)
 }
 
 // bootHost starts systemd-nspawn in its own session and cgroup, stdin

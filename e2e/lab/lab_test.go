@@ -146,6 +146,12 @@ func TestNspawnArgs(t *testing.T) {
 	if hs.Veth != "hdlv91" || hs.Netns != "hdlab-lab-a" || hs.Upper != "/var/lib/hadeploy-lab/hosts/lab-a/upper" {
 		t.Errorf("host state %+v", hs)
 	}
+	// Debian 13's systemd is told to accept the v1 hierarchy, as init args.
+	hs = newHostState(HostSpec{"lab-a", "10.213.47.91", "13"}, "trixie", testSubnet)
+	want = append(want, "systemd.unified_cgroup_hierarchy=0", "SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1")
+	if got := nspawnArgs(hs); !reflect.DeepEqual(got, want) {
+		t.Errorf("trixie nspawnArgs =\n %q\nwant\n %q", got, want)
+	}
 }
 
 func TestKnownHosts(t *testing.T) {
