@@ -208,7 +208,7 @@ func TestReleases(t *testing.T) {
 	if pid := inHost(t, "lb1", "systemctl", "show", "-p", "MainPID", "--value", "haproxy"); pid != lbPID {
 		t.Errorf("lb1 was rebooted (haproxy MainPID %s → %s)", strings.TrimSpace(lbPID), strings.TrimSpace(pid))
 	}
-	cycle(t, "mixed 12/13", chrony, true)
+	cycle(t, "mixed 12+13", chrony, true)
 	t.Run("mixed: chrony on Debian 12 web hosts too", func(t *testing.T) {
 		verifyPassed(t, chrony, "chronyd uses the time server", "web1", "web2", "lb1", "lb2")
 	})
