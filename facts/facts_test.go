@@ -1,6 +1,9 @@
 package facts
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseOSRelease(t *testing.T) {
 	cases := []struct {
@@ -44,5 +47,25 @@ func TestParseHAProxyVV(t *testing.T) {
 		if v != tc.version || f.HAProxyHas("prometheus-exporter") != tc.prom {
 			t.Errorf("%q: version %q services %q", tc.in, v, s)
 		}
+	}
+}
+
+func TestRelease(t *testing.T) {
+	f, err := ParseOSRelease([]byte("PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Codename != "trixie" || f.Major() != 13 || f.Release() != "debian 13 (trixie)" || f.PrettyName != "Debian GNU/Linux 13 (trixie)" {
+		t.Errorf("facts %+v, release %q, major %d", f, f.Release(), f.Major())
+	}
+	if m := (Facts{VersionID: "9.4"}).Major(); m != 9 {
+		t.Errorf("major of 9.4 = %d", m)
+	}
+	if m := (Facts{}).Major(); m != 0 {
+		t.Errorf("major of none = %d", m)
+	}
+	_, err = ParseOSRelease([]byte("ID=alpine\nVERSION_ID=3.20.0\nPRETTY_NAME=\"Alpine Linux v3.20\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `ID="alpine" VERSION_ID="3.20.0" PRETTY_NAME="Alpine Linux v3.20" ID_LIKE=(none)`) {
+		t.Errorf("unknown OS error does not quote os-release: %v", err)
 	}
 }

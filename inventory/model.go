@@ -164,9 +164,18 @@ type Route struct {
 
 // Time configures clock synchronisation.
 type Time struct {
+	// Method is TimeNtpdate (a cron job steps the clock, as in the article)
+	// or TimeChrony (the chrony daemon slews it).
+	Method   string `yaml:"method"`
 	Server   string `yaml:"server"`
 	Schedule string `yaml:"schedule"`
 }
+
+// Time sync methods.
+const (
+	TimeNtpdate = "ntpdate"
+	TimeChrony  = "chrony"
+)
 
 // HasRole reports whether the host has role r.
 func (h *Host) HasRole(r string) bool {

@@ -100,8 +100,12 @@ func TestParseSnapshot(t *testing.T) {
 	if sn.LockTaken || !strings.Contains(sn.Lock, "bob@laptop") {
 		t.Errorf("lock %q taken %v", sn.Lock, sn.LockTaken)
 	}
-	if _, err := ParseSnapshot([]byte("==os\nID=arch\n==endos\n")); err == nil {
-		t.Error("unsupported OS must be an error")
+	sn, err = ParseSnapshot([]byte("==os\nID=arch\nPRETTY_NAME=\"Arch Linux\"\n==endos\n"))
+	if err != nil || sn.OSErr == nil || sn.Facts.Family != "" {
+		t.Fatalf("unsupported OS must be kept as OSErr, not a failed read: %v %v %+v", err, sn.OSErr, sn.Facts)
+	}
+	if msg := sn.OSErr.Error(); !strings.Contains(msg, `ID="arch"`) || !strings.Contains(msg, `PRETTY_NAME="Arch Linux"`) {
+		t.Errorf("OSErr does not quote os-release: %s", msg)
 	}
 }
 

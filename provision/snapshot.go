@@ -55,6 +55,9 @@ type Snapshot struct {
 	Lock string
 	// LockTaken reports that this snapshot took the lock.
 	LockTaken bool
+	// OSErr says the host's OS has no row in the distro table (Facts then
+	// has no Family). The runner refuses every host when one has it.
+	OSErr error
 }
 
 // SnapshotScript reads paths, packages and services; with lockInfo set it also
@@ -197,13 +200,12 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
+	// An unknown OS is not a failed read: the runner names every such host
+	// at once, after reading all of them, before it changes any.
 	f, err := facts.ParseOSRelease(osr.Bytes())
-	if err != nil {
-		return nil, err
-	}
 	f.Hostname = sn.Facts.Hostname
 	f.HAProxyVersion, f.HAProxyServices = sn.Facts.HAProxyVersion, sn.Facts.HAProxyServices
-	sn.Facts = f
+	sn.Facts, sn.OSErr = f, err
 	return sn, nil
 }
 

@@ -321,13 +321,13 @@ func (Keepalived) FinalGates(t Target, f Fleet) []Gate {
 // ListenChanges reports whether the plan changes the port web host h listens
 // on (the file that holds Apache's Listen line changes).
 func ListenChanges(h *inventory.Host, f Fleet) bool {
-	d, err := distroFor(f.Facts(h.Name).Family)
+	d, err := distroFor(f.Facts(h.Name))
 	return err == nil && f.ChangingFile(h.Name, d.listenFile())
 }
 
 // Serving reports whether web host h's web server was running when the run
 // began (a cold host is in no rotation yet).
 func Serving(h *inventory.Host, f Fleet) bool {
-	d, err := distroFor(f.Facts(h.Name).Family)
+	d, err := distroFor(f.Facts(h.Name))
 	return err == nil && f.Active(h.Name, d.WebService)
 }

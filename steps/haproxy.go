@@ -97,7 +97,7 @@ type haproxyServer struct {
 }
 
 func (HAProxy) Desired(t Target) (*Desired, error) {
-	d, err := distroFor(t.Facts.Family)
+	d, err := distroFor(t.Facts)
 	if err != nil {
 		return nil, err
 	}
