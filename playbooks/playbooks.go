@@ -218,7 +218,7 @@ func split(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) (web, l
 			web = append(web, h)
 		}
 	}
-	holds := func(h *inventory.Host) bool { return f != nil && f.HoldsAddr(h.Name, c.VIPAddr()) }
+	holds := func(h *inventory.Host) bool { return f != nil && steps.HoldsAnyVIP(c, h, f) }
 	sort.SliceStable(lb, func(i, j int) bool {
 		hi, hj := holds(lb[i]), holds(lb[j])
 		if hi != hj {

@@ -41,16 +41,26 @@ type Report struct {
 	VIP     string `json:"vip"`
 	// Holders are the load balancers that hold the VIP now (one is healthy).
 	Holders []string `json:"vip_holders"`
-	LBs     []LB     `json:"lbs"`
-	Servers []Server `json:"servers"`
-	Hosts   []Host   `json:"hosts"`
+	// VIPs is every VIP with its holders, the first one included (several
+	// with vips:; each must have exactly one holder).
+	VIPs    []VIPHolders `json:"vips"`
+	LBs     []LB         `json:"lbs"`
+	Servers []Server     `json:"servers"`
+	Hosts   []Host       `json:"hosts"`
 	// Changes is what `plan` would change, over every host read (drift).
 	Changes int `json:"changes"`
 	// Problems name each host whose status program could not run.
 	Problems []string `json:"problems,omitempty"`
 }
 
-// LB is one load balancer's VRRP side.
+// VIPHolders is one VIP and the load balancers holding it now.
+type VIPHolders struct {
+	VIP     string   `json:"vip"`
+	Holders []string `json:"holders"`
+}
+
+// LB is one load balancer's VRRP side (its state and priorities are those
+// of the first VIP's instance).
 type LB struct {
 	Host string `json:"host"`
 	// VIP is "held", "free" or Unknown.
@@ -148,6 +158,9 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	ver("haproxy", "-v")
 	ver("keepalived", "--version")
 	s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vip held'; else echo '==vip free'; fi`, " "+c.VIPAddr()+"/")
+	for _, v := range extraVIPs(c) {
+		s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vipn '%s' held'; fi`, " "+v.Addr()+"/", v.Addr())
+	}
 	// keepalived dumps its state on its data signal (USR1 in 2.x); the file
 	// appears, then grows: it is read once its size holds still.
 	s.Line(`pid=$(cat %s 2>/dev/null); [ -n "$pid" ] || pid=$(systemctl show -p MainPID --value keepalived 2>/dev/null); [ "$pid" != 0 ] || pid=`, keepalivedPid)
@@ -156,7 +169,7 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	// Under PrivateTmp keepalived's /tmp is only seen through its root.
 	s.Line(`d1=%s; d2="/proc/$pid/root"%s; rm -f "$d1" "$d2"; kill -"$sig" "$pid"`, keepalivedData, keepalivedData)
 	s.Raw(`f=; n=-1; i=0; while [ $i -lt 30 ]; do for x in "$d1" "$d2"; do if [ -z "$f" ] && [ -s "$x" ]; then f=$x; fi; done; if [ -n "$f" ]; then m=$(wc -c < "$f"); [ "$m" = "$n" ] && break; n=$m; fi; i=$((i+1)); sleep 0.1; done`)
-	s.Line(`if [ -n "$f" ]; then awk -v inst=%s %s "$f"; rm -f "$f"; else echo '==vrrp unknown keepalived wrote no data dump within 3s'; fi; fi`, steps.VRRPInstance(c), vrrpAwk)
+	s.Line(`if [ -n "$f" ]; then awk -v inst=%s %s "$f"; rm -f "$f"; else echo '==vrrp unknown keepalived wrote no data dump within 3s'; fi; fi`, firstInstance(c), vrrpAwk)
 	sock := steps.StatsSocket(family)
 	s.Line(`if [ ! -S %s ]; then echo '==stats unknown no stats socket (is haproxy running?)'; elif out=$(echo 'show stat' | timeout 3 socat stdio %s 2>&1); then printf '%%s\n' "$out" | awk -F, %s; echo '==stats ok'; else printf '==stats unknown %%s\n' "$(printf '%%s' "$out" | head -n 1)"; fi`,
 		sock, "UNIX-CONNECT:"+sock, statAwk)
@@ -169,6 +182,7 @@ type hostOut struct {
 	ran      bool
 	versions map[string]string // program → first line ("" = not installed)
 	vip      string
+	moreVIPs map[string]bool // held, of the VIPs after the first
 	state    string
 	prio     int
 	base     int
@@ -190,6 +204,13 @@ func parse(out string) hostOut {
 			o.versions[name] = strings.TrimSpace(line)
 		case "==vip":
 			o.vip = rest
+		case "==vipn":
+			if a, st, _ := strings.Cut(rest, " "); st == "held" {
+				if o.moreVIPs == nil {
+					o.moreVIPs = map[string]bool{}
+				}
+				o.moreVIPs[a] = true
+			}
 		case "==vrrp":
 			f := strings.Fields(rest)
 			if len(f) > 0 && f[0] == Unknown {
@@ -292,6 +313,16 @@ func Collect(ctx context.Context, f Fleet, c *inventory.Cluster, hosts []*invent
 		rep.Changes += rep.Hosts[i].Changes
 	}
 	rep.Servers = servers(c, lbs, outs, hosts)
+	rep.VIPs = []VIPHolders{{VIP: rep.VIP, Holders: rep.Holders}}
+	for _, v := range extraVIPs(c) {
+		vh := VIPHolders{VIP: v.Addr(), Holders: []string{}}
+		for i, h := range hosts {
+			if h.HasRole(inventory.RoleLB) && outs[i].moreVIPs[v.Addr()] {
+				vh.Holders = append(vh.Holders, h.Name)
+			}
+		}
+		rep.VIPs = append(rep.VIPs, vh)
+	}
 	return rep
 }
 
@@ -372,4 +403,20 @@ func servers(c *inventory.Cluster, lbs []*inventory.Host, outs []hostOut, hosts 
 		return a.LB < b.LB
 	})
 	return append(out, extra...)
+}
+
+// extraVIPs are the VIPs after the first (vips:), each reported on its own.
+func extraVIPs(c *inventory.Cluster) []*inventory.VIP {
+	if len(c.VIPList()) <= 1 {
+		return nil
+	}
+	return c.VIPList()[1:]
+}
+
+// firstInstance names the first VIP's vrrp_instance, whose state status shows.
+func firstInstance(c *inventory.Cluster) string {
+	if len(c.VIPList()) == 0 {
+		return steps.VRRPInstance(&inventory.VIP{VirtualRouterID: c.VRRP.VirtualRouterID})
+	}
+	return steps.VRRPInstance(c.VIPList()[0])
 }
