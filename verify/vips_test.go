@@ -151,3 +151,19 @@ func TestPlacement(t *testing.T) {
 		}
 	}
 }
+
+// With several VIPs the report names each scenario's VIP and keeps the
+// anchors unique (one scenario per VIP shares an ID).
+func TestReportTwoVIPs(t *testing.T) {
+	a := synthetic("haproxy-stop", "stop haproxy on master", 20, 500*ms, 600*ms, 450*ms, 200*ms, 800*ms, 200*ms)
+	b := a
+	a.VIP, b.VIP = "10.0.0.100", "10.0.0.101"
+	page := render(t, "aa", []Result{a, b})
+	ids := map[string]bool{}
+	for _, m := range svgOpen.FindAllStringSubmatch(page, -1) {
+		ids[m[1]] = true
+	}
+	if !ids["haproxy-stop-10-0-0-100"] || !ids["haproxy-stop-10-0-0-101"] || !strings.Contains(page, "10.0.0.101: stop haproxy on master") {
+		t.Errorf("scenario ids %v", ids)
+	}
+}
