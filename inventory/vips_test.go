@@ -127,3 +127,13 @@ func TestVIPRules(t *testing.T) {
 		})
 	}
 }
+
+func TestActiveActiveExample(t *testing.T) {
+	c, err := Load("../examples/active-active.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.VIPs) != 2 || !c.VRRP.Unicast || c.VIPs[1].Master != "haproxy2" || len(c.Warnings) != 0 {
+		t.Errorf("example: %+v unicast %v warnings %q", c.VIPs, c.VRRP.Unicast, c.Warnings)
+	}
+}
