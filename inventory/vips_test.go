@@ -91,7 +91,7 @@ func TestVIPRules(t *testing.T) {
 		{name: "unicast with a DNS name", repl: append([]string{"    address: 10.0.0.22\n", "    address: lb2.example.com\n"}, uni...),
 			field: "hosts[3].address", at: "address: lb2.example.com", want: "vrrp.unicast is on: lb host lb2 needs an IP address"},
 		{name: "unicast not a bool", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  unicast: maybe\n"},
-			field: "vrrp.unicast", at: "unicast: maybe", want: ""},
+			field: "vrrp.unicast", at: "unicast: maybe", want: "true or false"},
 		{name: "vip and vips", repl: []string{"vip: 10.0.0.100/24\n", "vip: 10.0.0.100/24\nvips:\n  - address: 10.0.0.101/24\n"},
 			field: "vips", at: "vips:", want: "either vip (one VIP) or vips"},
 		{name: "vips empty", repl: []string{"vip: 10.0.0.100/24\nvrrp:\n  virtual_router_id: 42\n", "vips: []\nvrrp:\n"},
