@@ -8,6 +8,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/e2e/lab"
 	"github.com/hadeploy/hadeploy/events"
+	"github.com/hadeploy/hadeploy/inventory"
 )
 
 // The lab's VIP and the second one of the active-active inventory: a free
@@ -114,6 +115,37 @@ func failoverOK(t *testing.T, p, what string, vips ...string) {
 	}
 }
 
+// unicastEdit turns the lab inventory's VRRP to unicast.
+func unicastEdit(s string) string {
+	return strings.Replace(s, "  check_weight: 25\n", "  check_weight: 25\n  unicast: true\n", 1)
+}
+
+// activeActiveEdit makes the lab inventory active-active over unicast: the
+// lab's VIP with lb1 its master, vip2 with lb2.
+func activeActiveEdit(s string) string {
+	// Each VIP brings its own router id: vrrp's goes.
+	s = strings.Replace(s, "vrrp:\n  virtual_router_id: 47\n", "vrrp:\n", 1)
+	s = strings.Replace(s, "vip: "+vip1+"/24\n", "vips:\n  - address: "+vip1+"/24\n    virtual_router_id: 47\n    master: lb1\n"+
+		"  - address: "+vip2+"/24\n    virtual_router_id: 48\n    master: lb2\n", 1)
+	return unicastEdit(s)
+}
+
+// The inventories the VRRP modes apply are valid, and say what they mean
+// (offline: no lab needed).
+func TestVRRPModeInventories(t *testing.T) {
+	u, err := inventory.Load(variant(t, "unicast", unicastEdit))
+	if err != nil || !u.VRRP.Unicast || len(u.VIPs) != 1 {
+		t.Fatalf("unicast: %v", err)
+	}
+	a, err := inventory.Load(variant(t, "active-active", activeActiveEdit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.VRRP.Unicast || len(a.VIPs) != 2 || a.VIPs[0].Addr() != vip1 || a.VIPs[0].Master != "lb1" || a.VIPs[1].Addr() != vip2 || a.VIPs[1].Master != "lb2" {
+		t.Errorf("active-active: %+v", a.VIPs)
+	}
+}
+
 // testVRRPModes runs on the applied lab: with multicast VRRP blocked between
 // the load balancers the lab's (multicast) cluster splits and verify names
 // the split brain; a unicast cluster then works with the block in place
@@ -136,17 +168,8 @@ func testVRRPModes(t *testing.T) {
 			t.Errorf("verify after re-applying the lab inventory: %v", failedChecks(r))
 		}
 	})
-	unicast := func(s string) string {
-		return strings.Replace(s, "  check_weight: 25\n", "  check_weight: 25\n  unicast: true\n", 1)
-	}
-	uni := variant(t, "unicast", unicast)
-	aa := variant(t, "active-active", func(s string) string {
-		// Each VIP brings its own router id: vrrp's goes.
-		s = strings.Replace(s, "vrrp:\n  virtual_router_id: 47\n", "vrrp:\n", 1)
-		s = strings.Replace(s, "vip: "+vip1+"/24\n", "vips:\n  - address: "+vip1+"/24\n    virtual_router_id: 47\n    master: lb1\n"+
-			"  - address: "+vip2+"/24\n    virtual_router_id: 48\n    master: lb2\n", 1)
-		return unicast(s)
-	})
+	uni := variant(t, "unicast", unicastEdit)
+	aa := variant(t, "active-active", activeActiveEdit)
 
 	t.Run("multicast blocked: the multicast cluster splits, verify names it", func(t *testing.T) {
 		waitHolders(t, vip1, 15*time.Second, "lb1")
