@@ -193,7 +193,10 @@ func testVRRPModes(t *testing.T) {
 	t.Run("unicast with multicast blocked: apply, no-op, verify, failover-test", func(t *testing.T) {
 		// The switch itself runs with multicast let through: while one lb
 		// already sends unicast and the other still multicast, neither
-		// would hear the other with the block on.
+		// would hear the other with the block on. (Also when the subtest
+		// before stopped half-way.)
+		blockMulticast(t, false)
+		waitHolders(t, vip1, 15*time.Second, "lb1")
 		r := run(t, "apply", uni, "--output", "json")
 		want(t, r, 0, "unicast: apply")
 		if s := r.summary(); s == nil || s.Failed || s.Changes == 0 {
@@ -217,6 +220,7 @@ func testVRRPModes(t *testing.T) {
 	})
 
 	t.Run("active-active, two VIPs, multicast blocked: apply, no-op, verify, failover-test, status, switchover", func(t *testing.T) {
+		blockMulticast(t, true) // already, unless the subtest before stopped early
 		applyNoop(t, aa, "active-active", true)
 		waitHolders(t, vip1, 15*time.Second, "lb1")
 		waitHolders(t, vip2, 15*time.Second, "lb2")
