@@ -63,10 +63,11 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	c := labCluster(t)
 	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
+	c.VIPList()[0].Prefix = c.VIPPrefix
 	c.HAProxy.Port, _ = strconv.Atoi(port)
 	f := &Failover{Cluster: c, Runner: fl, Rate: 20}
 
-	r := f.scenario(context.Background(), Scenarios[1], "lb1")
+	r := f.scenario(context.Background(), Scenarios[1], c.VIPList()[0], "lb1", map[string][]string{"127.0.0.1": {"lb1"}})
 	tl := r.Timeline
 	if !r.OK || r.NewHolder != "lb2" {
 		t.Fatalf("the scenario failed on a fleet that fails over: %+v", r)
