@@ -32,6 +32,8 @@ type hostState struct {
 	Console string `json:"console,omitempty"`
 	// NspawnLock is the lock file systemd-nspawn leaves for the root's inode.
 	NspawnLock string `json:"nspawn_lock,omitempty"`
+	// AptProxy is Spec.AptProxy when the host was built (empty: tinyproxy).
+	AptProxy string `json:"apt_proxy,omitempty"`
 }
 
 func loadState() (*state, error) {

@@ -17,10 +17,11 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-func newHostState(h HostSpec, subnet netip.Prefix) hostState {
+func newHostState(h HostSpec, subnet netip.Prefix, aptProxy string) hostState {
 	a := netip.MustParseAddr(h.Address)
 	d := hostDir(h.Name)
 	return hostState{
+		AptProxy: aptProxy,
 		Name:    h.Name,
 		Address: a.String(),
 		Netns:   NetnsName(h.Name),
@@ -126,12 +127,12 @@ func upLocked(ctx context.Context, st *state, spec Spec, pub []byte, log io.Writ
 	// Keep what runs as wanted; remove what is no longer wanted or broken.
 	want := map[string]hostState{}
 	for _, h := range spec.Hosts {
-		want[h.Name] = newHostState(h, subnet)
+		want[h.Name] = newHostState(h, subnet, spec.AptProxy)
 	}
 	keep := map[string]bool{}
 	for _, h := range st.hostsCopy() {
 		w, ok := want[h.Name]
-		if ok && w.Address == h.Address && w.Veth == h.Veth && nspawnAlive(h.PID, h.Root) &&
+		if ok && w.Address == h.Address && w.Veth == h.Veth && w.AptProxy == h.AptProxy && nspawnAlive(h.PID, h.Root) &&
 			netnsExists(h.Netns) && linkExists(h.Veth) {
 			keep[h.Name] = true
 			fmt.Fprintf(log, "lab: %s %s already running (pid %d), kept\n", h.Name, h.Address, h.PID)
