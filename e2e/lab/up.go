@@ -22,14 +22,14 @@ func newHostState(h HostSpec, subnet netip.Prefix, aptProxy string) hostState {
 	d := hostDir(h.Name)
 	return hostState{
 		AptProxy: aptProxy,
-		Name:    h.Name,
-		Address: a.String(),
-		Netns:   NetnsName(h.Name),
-		Veth:    VethName(subnet, a),
-		Root:    filepath.Join(d, "root"),
-		Upper:   filepath.Join(d, "upper"),
-		Work:    filepath.Join(d, "work"),
-		Console: filepath.Join(d, "console.log"),
+		Name:     h.Name,
+		Address:  a.String(),
+		Netns:    NetnsName(h.Name),
+		Veth:     VethName(subnet, a),
+		Root:     filepath.Join(d, "root"),
+		Upper:    filepath.Join(d, "upper"),
+		Work:     filepath.Join(d, "work"),
+		Console:  filepath.Join(d, "console.log"),
 	}
 }
 
