@@ -114,7 +114,7 @@ func TestTableAndTargets(t *testing.T) {
 			break
 		}
 	}
-	ts := targets(rows)
+	ts := targets(rows, nil)
 	met := map[string]string{}
 	for _, tg := range ts {
 		v := "nil"
