@@ -61,16 +61,16 @@ ExThreshold: 4
 
 func (b *bench) cacheDir() string { return filepath.Join(b.tmp, "apt-cacher-ng") }
 
-// startCache starts apt-cacher-ng on the bridge (the lab must be up) with
-// the bench's cache folder, which survives restarts within one run.
-func (b *bench) startCache(ctx context.Context) error {
+// startCache starts apt-cacher-ng on bind (the lab bridge's address: the
+// lab must be up) with the bench's cache folder, which survives restarts
+// within one run.
+func (b *bench) startCache(ctx context.Context, bind string) error {
 	dir := b.cacheDir()
 	for _, d := range []string{"conf", "cache", "log", "run"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return err
 		}
 	}
-	bind := lab.BridgeAddr(lab.DefaultSubnet).String()
 	if err := os.WriteFile(filepath.Join(dir, "conf", "acng.conf"), []byte(aptCacheConf(dir, bind)), 0o644); err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (b *bench) startCache(ctx context.Context) error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			logf("package cache %s up (apt-cacher-ng, cache %s)", aptCacheURL(), filepath.Join(dir, "cache"))
+			logf("package cache http://%s up (apt-cacher-ng, cache %s)", addr, filepath.Join(dir, "cache"))
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

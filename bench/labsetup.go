@@ -30,7 +30,7 @@ func (b *bench) labUp(ctx context.Context, spec lab.Spec) error {
 	}
 	logf("lab up in %s", time.Since(t0).Round(time.Second))
 	if spec.AptProxy != "" {
-		return b.startCache(ctx)
+		return b.startCache(ctx, lab.BridgeAddr(spec.Subnet).String())
 	}
 	return nil
 }

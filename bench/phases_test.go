@@ -1,10 +1,14 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,5 +224,44 @@ func TestMitogenLoadsHere(t *testing.T) {
 	t.Logf("versions %v, check %+v", toolVersions(), mc)
 	if !mc.OK {
 		t.Errorf("Mitogen does not load: %s", mc.Error)
+	}
+}
+
+// TestAptCacheHere starts the bench's apt-cacher-ng on 127.0.0.1 (not the
+// lab bridge) and fetches a package through it twice: the mirror is read
+// once. HADEPLOY_BENCH_ACNG=1 (needs apt-cacher-ng and deb.debian.org).
+func TestAptCacheHere(t *testing.T) {
+	if os.Getenv("HADEPLOY_BENCH_ACNG") != "1" {
+		t.Skip("set HADEPLOY_BENCH_ACNG=1 to run apt-cacher-ng on 127.0.0.1 and fetch through it")
+	}
+	b := &bench{tmp: t.TempDir()}
+	if err := b.startCache(t.Context(), "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	defer b.stopCache()
+	proxy, _ := url.Parse("http://127.0.0.1:3150")
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: time.Minute}
+	var size int64
+	for range 2 {
+		resp, err := c.Get("http://deb.debian.org/debian/pool/main/p/python-mitogen/python3-mitogen_0.3.3-9+deb12u1_all.deb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n == 0 {
+			t.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+		}
+		size = n
+	}
+	pid := b.cache.cmd.Process.Pid
+	b.stopCache()
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("apt-cacher-ng %d still runs after stopCache", pid)
+	}
+	tr := b.cacheTraffic()
+	t.Logf("package %d bytes; traffic %+v", size, tr)
+	if tr.In < size || tr.In >= 2*size || tr.Out < 2*size {
+		t.Errorf("traffic %+v for two fetches of %d bytes", tr, size)
 	}
 }
