@@ -54,6 +54,9 @@ func TestParseScale(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	if sshWait(4) != time.Minute || sshWait(100) != 5*time.Minute {
+		t.Errorf("sshWait: %s for 4 hosts, %s for 100", sshWait(4), sshWait(100))
+	}
 }
 
 func TestAptCache(t *testing.T) {

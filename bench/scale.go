@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/hadeploy/hadeploy/e2e/lab"
 )
 
 // maxScale is the largest scale lab the bench boots (scaleHosts fits 202).
@@ -15,6 +17,10 @@ const maxScale = 200
 // coldTimeout bounds one cold apply of the scale lab: 100 hosts running
 // dpkg on 2 cores take tens of minutes.
 const coldTimeout = 60 * time.Minute
+
+// sshWait is how long the scale lab waits for each host's sshd: 3 s a host,
+// at least a minute.
+func sshWait(n int) time.Duration { return max(time.Minute, time.Duration(n)*3*time.Second) }
 
 func (b *bench) scalePhase(ctx context.Context) error {
 	scale := b.scale
@@ -37,6 +43,13 @@ func (b *bench) scalePhase(ctx context.Context) error {
 		scale, maxN = kept, slices.Max(kept)
 	}
 	b.checkRoom(maxN)
+	// All hosts boot at once: on 2 cores, 100 systemds starting take longer
+	// than the 60 s the lab waits for one host's sshd by default.
+	if t := sshWait(maxN); t > lab.SSHTimeout {
+		old := lab.SSHTimeout
+		lab.SSHTimeout = t
+		defer func() { lab.SSHTimeout = old }()
+	}
 	hosts, err := scaleHosts(maxN)
 	if err != nil {
 		return err
