@@ -28,7 +28,8 @@ func (b *bench) labUp(ctx context.Context, spec lab.Spec) error {
 	if err := lab.Up(ctx, spec, b.labLog); err != nil {
 		return err
 	}
-	logf("lab up in %s", time.Since(t0).Round(time.Second))
+	b.lastUp = time.Since(t0)
+	logf("lab up in %s", b.lastUp.Round(time.Second))
 	if spec.AptProxy != "" {
 		return b.startCache(ctx, lab.BridgeAddr(spec.Subnet).String())
 	}
@@ -77,4 +78,29 @@ func python3(ctx context.Context, hosts []string) error {
 	wg.Wait()
 	logf("python3 installed on %d host(s) in %s (setup, not timed)", len(hosts), time.Since(t0).Round(time.Second))
 	return errors.Join(errs...)
+}
+
+// waitSettled waits until every lab host's systemd has finished booting
+// (is-system-running: running or degraded), at most limit, and returns how
+// long that took and the hosts' states when it gave up, if it did.
+func waitSettled(ctx context.Context, n int, limit time.Duration) (time.Duration, string) {
+	t0 := time.Now()
+	for {
+		sts, err := lab.Status(ctx)
+		states := map[string]int{}
+		settled := 0
+		for _, s := range sts {
+			states[s.SystemState]++
+			if s.SystemState == "running" || s.SystemState == "degraded" {
+				settled++
+			}
+		}
+		if err == nil && settled == n {
+			return time.Since(t0), ""
+		}
+		if time.Since(t0) > limit || ctx.Err() != nil {
+			return time.Since(t0), fmt.Sprintf("%d of %d hosts settled after %s (states %v, err %v)", settled, n, limit, states, err)
+		}
+		time.Sleep(5 * time.Second)
+	}
 }

@@ -53,7 +53,8 @@ type bench struct {
 	cache  *aptCache // the scale lab's package cache, while it runs
 	// availBefore is MemAvailable (kB) with the lab down, before the last labUp.
 	availBefore int64
-	restore     []func() // run after the lab is down
+	lastUp      time.Duration // how long the last lab.Up took
+	restore     []func()      // run after the lab is down
 }
 
 func main() {

@@ -19,6 +19,8 @@ import (
 type LabMemory struct {
 	Stage            string  `json:"stage"` // "booted", "applied"
 	Hosts            int     `json:"hosts"`
+	LabUpS           float64 `json:"lab_up_s,omitempty"`  // booted: lab.Up, until every sshd answered
+	SettledS         float64 `json:"settled_s,omitempty"` // booted: then until every systemd finished booting
 	AvailBeforeMB    float64 `json:"mem_available_before_mb"`
 	AvailNowMB       float64 `json:"mem_available_mb"`
 	AvailDropPerHost float64 `json:"mem_available_drop_per_host_mb"`
@@ -152,13 +154,17 @@ func memoryTable(ms []LabMemory) string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("| lab memory | hosts | MemAvailable drop per host | PSS per host (mean / max) | processes | note |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| lab memory | hosts | lab up + settled | MemAvailable drop per host | PSS per host (mean / max) | processes | note |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range ms {
 		pss := "-"
 		if m.PSSMeanMB > 0 {
 			pss = fmt.Sprintf("%.1f MB / %.1f MB (%s)", m.PSSMeanMB, m.PSSMaxMB, m.PSSMaxHost)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.1f MB | %s | %d | %s |\n", m.Stage, m.Hosts, m.AvailDropPerHost, pss, m.Procs, m.Note)
+		up := "-"
+		if m.LabUpS > 0 {
+			up = fmt.Sprintf("%.0f s + %.0f s", m.LabUpS, m.SettledS)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.1f MB | %s | %d | %s |\n", m.Stage, m.Hosts, up, m.AvailDropPerHost, pss, m.Procs, m.Note)
 	}
 	return b.String()
 }

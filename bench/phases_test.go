@@ -123,8 +123,8 @@ func TestMemoryParsing(t *testing.T) {
 	if !slices.Equal(pids, []int{11, 12, 13}) {
 		t.Errorf("pids = %v", pids)
 	}
-	tab := memoryTable([]LabMemory{{Stage: "booted", Hosts: 100, AvailDropPerHost: 31.25, PSSMeanMB: 22.5, PSSMaxMB: 40, PSSMaxHost: "lb1", Procs: 2100}})
-	if !strings.Contains(tab, "| booted | 100 | 31.2 MB | 22.5 MB / 40.0 MB (lb1) | 2100 |") {
+	tab := memoryTable([]LabMemory{{Stage: "booted", Hosts: 100, LabUpS: 95.4, SettledS: 20, AvailDropPerHost: 31.25, PSSMeanMB: 22.5, PSSMaxMB: 40, PSSMaxHost: "lb1", Procs: 2100}})
+	if !strings.Contains(tab, "| booted | 100 | 95 s + 20 s | 31.2 MB | 22.5 MB / 40.0 MB (lb1) | 2100 |") {
 		t.Errorf("memory table:\n%s", tab)
 	}
 }

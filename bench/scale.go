@@ -69,7 +69,14 @@ func (b *bench) scalePhase(ctx context.Context) error {
 	if err := b.labUp(ctx, spec); err != nil {
 		return err
 	}
-	b.res.Memory = append(b.res.Memory, labMemory("booted", names, b.availBefore))
+	// Memory once the hosts have finished booting, not while they start.
+	settled, why := waitSettled(ctx, len(hosts), 5*time.Minute)
+	if why != "" {
+		b.note("scale: %s", why)
+	}
+	m := labMemory("booted", names, b.availBefore)
+	m.LabUpS, m.SettledS = b.lastUp.Seconds(), settled.Seconds()
+	b.res.Memory = append(b.res.Memory, m)
 	op := "cold apply"
 	if b.aptCache {
 		op = "cold apply (empty cache)"
