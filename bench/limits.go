@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"github.com/hadeploy/hadeploy/e2e/lab"
 )
 
 const inotifyInstances = "/proc/sys/fs/inotify/max_user_instances"
@@ -67,8 +70,12 @@ const tasksPerHost = 100
 // ones report theirs, see LabMemory).
 const memPerHostKB = 96 << 10
 
-// checkRoom notes whether the machine has pids and memory for an n-host
-// lab; it changes nothing. The limits are kernel.pid_max, kernel.threads-max
+// diskPerHost is a generous size of an applied host's overlay upper layer
+// (a 4-host lab measured 300-340 MB, apt's lists and .debs included).
+const diskPerHost = 450 << 20
+
+// checkRoom notes whether the machine has pids, memory and disk for an
+// n-host lab; it changes nothing. The limits are kernel.pid_max, kernel.threads-max
 // and this process's pids cgroup (v1 or v2) when it has one.
 func (b *bench) checkRoom(n int) {
 	limit, from := 0, ""
@@ -84,6 +91,11 @@ func (b *bench) checkRoom(n int) {
 	need := n * tasksPerHost
 	if limit > 0 {
 		b.note("scale: pids: %d in use, a %d-host lab needs up to ~%d more, limit %d (%s): %s", used, n, need, limit, from, okStr(used+need <= limit))
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(lab.StateDir), &fs); err == nil {
+		free := int64(fs.Bavail) * fs.Bsize
+		b.note("scale: disk: %.1f GB free under %s, a %d-host lab needs up to ~%.1f GB: %s", float64(free)/1e9, lab.StateDir, n, float64(int64(n)*diskPerHost)/1e9, okStr(free >= int64(n)*diskPerHost))
 	}
 	if avail := memAvailableKB(); avail > 0 {
 		b.note("scale: memory: MemAvailable %.0f MB, a %d-host lab needs up to ~%.0f MB: %s", mb(avail), n, mb(int64(n)*memPerHostKB), okStr(avail >= int64(n)*memPerHostKB))
