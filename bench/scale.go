@@ -92,17 +92,27 @@ func (b *bench) scalePhase(ctx context.Context) error {
 		if err := b.labUp(ctx, spec); err != nil {
 			return err
 		}
+		// Settled like the hosts of the first cold apply.
+		if _, why := waitSettled(ctx, len(hosts), 5*time.Minute); why != "" {
+			b.note("scale: %s", why)
+		}
 		if err := b.coldApply(ctx, "cold apply (warm cache)", inv, len(hosts)); err != nil {
 			return err
 		}
 		b.save()
 	}
+	return b.scaleNoops(ctx, hosts, inv, scale)
+}
+
+// scaleNoops measures no-op plan and apply at each host count of scale on
+// the converged cluster of hosts, with --limit below its size.
+func (b *bench) scaleNoops(ctx context.Context, hosts []scaleHost, inv string, scale []int) error {
 	for _, n := range slices.Sorted(slices.Values(scale)) {
 		args := []string{inv}
 		note := fmt.Sprintf("%d web + 2 lb", n-2)
-		if n < maxN {
+		if n < len(hosts) {
 			args = append(args, "--limit", limitFor(hosts, n))
-			note += fmt.Sprintf(" (--limit on the %d-host cluster)", maxN)
+			note += fmt.Sprintf(" (--limit on the %d-host cluster)", len(hosts))
 		}
 		for _, op := range []string{"plan", "apply"} {
 			r, err := b.measure(ctx, "no-op "+op, b.reps, 0, append([]string{op}, args...)...)
