@@ -42,9 +42,10 @@ func scaleHosts(n int) ([]scaleHost, error) {
 	return out, nil
 }
 
-// scaleSpec is the lab spec booting hosts.
+// scaleSpec is the lab spec booting hosts, all on the lab's default release
+// (named, so runs stay comparable whatever else the lab learns to boot).
 func scaleSpec(hosts []scaleHost) lab.Spec {
-	s := lab.Spec{Subnet: lab.DefaultSubnet}
+	s := lab.Spec{Subnet: lab.DefaultSubnet, Release: lab.DefaultRelease}
 	for _, h := range hosts {
 		s.Hosts = append(s.Hosts, lab.HostSpec{Name: h.Name, Address: h.Address})
 	}

@@ -48,8 +48,10 @@ func (b *bench) labUpPython(ctx context.Context, c *inventory.Cluster) error {
 	return python3(ctx, names)
 }
 
+// specOf is the lab for the comparison's inventory, on the default release
+// like the scale lab.
 func specOf(c *inventory.Cluster) lab.Spec {
-	s := lab.Spec{Subnet: c.VIPPrefix.Masked()}
+	s := lab.Spec{Subnet: c.VIPPrefix.Masked(), Release: lab.DefaultRelease}
 	for _, h := range c.Hosts {
 		s.Hosts = append(s.Hosts, lab.HostSpec{Name: h.Name, Address: h.Address})
 	}

@@ -17,13 +17,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-func newHostState(h HostSpec, subnet netip.Prefix, aptProxy string) hostState {
+func newHostState(h HostSpec, release string, subnet netip.Prefix, aptProxy string) hostState {
 	a := netip.MustParseAddr(h.Address)
 	d := hostDir(h.Name)
 	return hostState{
-		AptProxy: aptProxy,
 		Name:     h.Name,
 		Address:  a.String(),
+		Release:  release,
+		AptProxy: aptProxy,
 		Netns:    NetnsName(h.Name),
 		Veth:     VethName(subnet, a),
 		Root:     filepath.Join(d, "root"),
@@ -70,8 +71,10 @@ func Up(ctx context.Context, spec Spec, log io.Writer) error {
 		}
 		st = &state{}
 	}
-	if err := EnsureBase(ctx, log); err != nil {
-		return err
+	for _, r := range spec.releases() {
+		if err := EnsureBase(ctx, r, log); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(hostsDir(), 0o700); err != nil {
 		return err
@@ -95,7 +98,8 @@ func Up(ctx context.Context, spec Spec, log io.Writer) error {
 	fmt.Fprintf(log, "lab: up in %s: %d host(s) on bridge %s %s\n", time.Since(start).Round(100*time.Millisecond),
 		len(spec.Hosts), BridgeName, netip.PrefixFrom(BridgeAddr(subnet), subnet.Bits()))
 	for _, h := range spec.Hosts {
-		fmt.Fprintf(log, "  %-16s %s\n", h.Name, h.Address)
+		r := spec.ReleaseOf(h)
+		fmt.Fprintf(log, "  %-16s %-15s Debian %s (%s)\n", h.Name, h.Address, Releases[r], r)
 	}
 	fmt.Fprintf(log, "lab: log in with:\n  ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
 		KeyPath(), KnownHostsPath(), spec.Hosts[0].Address)
@@ -127,12 +131,12 @@ func upLocked(ctx context.Context, st *state, spec Spec, pub []byte, log io.Writ
 	// Keep what runs as wanted; remove what is no longer wanted or broken.
 	want := map[string]hostState{}
 	for _, h := range spec.Hosts {
-		want[h.Name] = newHostState(h, subnet, spec.AptProxy)
+		want[h.Name] = newHostState(h, spec.ReleaseOf(h), subnet, spec.AptProxy)
 	}
 	keep := map[string]bool{}
 	for _, h := range st.hostsCopy() {
 		w, ok := want[h.Name]
-		if ok && w.Address == h.Address && w.Veth == h.Veth && w.AptProxy == h.AptProxy && nspawnAlive(h.PID, h.Root) &&
+		if ok && w.Address == h.Address && w.Veth == h.Veth && w.Release == h.release() && w.AptProxy == h.AptProxy && nspawnAlive(h.PID, h.Root) &&
 			netnsExists(h.Netns) && linkExists(h.Veth) {
 			keep[h.Name] = true
 			fmt.Fprintf(log, "lab: %s %s already running (pid %d), kept\n", h.Name, h.Address, h.PID)
@@ -141,6 +145,9 @@ func upLocked(ctx context.Context, st *state, spec Spec, pub []byte, log io.Writ
 		why := "not in the spec any more"
 		if ok {
 			why = "not running as specified"
+			if w.Release != h.release() {
+				why = fmt.Sprintf("it runs Debian %s (%s), wanted %s (%s)", Releases[h.release()], h.release(), Releases[w.Release], w.Release)
+			}
 		}
 		fmt.Fprintf(log, "lab: removing %s (%s)\n", h.Name, why)
 		if err := teardownHost(ctx, h); err != nil {
@@ -195,7 +202,7 @@ func createHost(ctx context.Context, st *state, hs hostState, subnet netip.Prefi
 			return err
 		}
 	}
-	if err := mountOverlay(BaseDir, hs.Upper, hs.Work, hs.Root); err != nil {
+	if err := mountOverlay(BaseDir(hs.Release), hs.Upper, hs.Work, hs.Root); err != nil {
 		return err
 	}
 	hs.Mounted = true
@@ -222,8 +229,8 @@ func createHost(ctx context.Context, st *state, hs hostState, subnet netip.Prefi
 	if err := st.setHost(hs); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "lab: %s %s booting (nspawn pid %d, console %s; cleanup+mount %s, root %s, network %s)\n",
-		hs.Name, hs.Address, pid, hs.Console, tRoot.Sub(t0).Round(10*time.Millisecond),
+	fmt.Fprintf(log, "lab: %s %s Debian %s booting (nspawn pid %d, console %s; cleanup+mount %s, root %s, network %s)\n",
+		hs.Name, hs.Address, Releases[hs.Release], pid, hs.Console, tRoot.Sub(t0).Round(10*time.Millisecond),
 		tNet.Sub(tRoot).Round(10*time.Millisecond), tBoot.Sub(tNet).Round(10*time.Millisecond))
 	if err := waitSSH(ctx, hs, SSHTimeout); err != nil {
 		return err
