@@ -171,12 +171,27 @@ func MasterDownBound(c *inventory.Cluster) time.Duration {
 // (256 − priority)/256 × advert_int, plus 1 s for the gratuitous ARP and the
 // observer's sampling.
 func FaultBound(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
+	return skewTime(c, v, master) + time.Second
+}
+
+// CrashBound is the longest a healthy backup should need to take VIP v when
+// its holder vanishes without a word (frozen or cut off, no priority-0
+// advert): the best backup's master-down interval, 3 × advert_int plus its
+// skew time, plus 0.3 s for the gratuitous ARP and the observer's sampling.
+func CrashBound(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
+	adv := time.Duration(c.VRRP.AdvertInt) * time.Second
+	return 3*adv + skewTime(c, v, master) + 300*time.Millisecond
+}
+
+// skewTime is the skew time of VIP v's best backup when master holds it,
+// (256 − priority)/256 × advert_int, to the millisecond.
+func skewTime(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
 	best := 0
 	for _, h := range c.HostsWithRole(inventory.RoleLB) {
 		if p := c.VIPPriority(v, h); h.Name != master && p > best {
 			best = p
 		}
 	}
-	skew := time.Duration(float64(time.Second) * float64(c.VRRP.AdvertInt) * float64(256-best) / 256)
-	return skew.Round(time.Millisecond) + time.Second
+	adv := time.Duration(c.VRRP.AdvertInt) * time.Second
+	return (adv * time.Duration(256-best) / 256).Round(time.Millisecond)
 }

@@ -223,6 +223,13 @@ func TestDetectionBound(t *testing.T) {
 	if got := FaultBound(c, c.VIPList()[0], "lb1"); got != 1609*time.Millisecond {
 		t.Errorf("fault bound = %s, want 1.609s (skew of the backup, priority 100 at advert_int 1, plus 1 s)", got)
 	}
+	if got := CrashBound(c, c.VIPList()[0], "lb1"); got != 3909*time.Millisecond {
+		t.Errorf("crash bound = %s, want 3.909s (3 adverts, the backup's skew 0.609 s, plus 0.3 s)", got)
+	}
+	c.VRRP.AdvertInt = 2
+	if got := CrashBound(c, c.VIPList()[0], "lb1"); got != 7519*time.Millisecond {
+		t.Errorf("crash bound at advert_int 2 = %s, want 7.519s", got)
+	}
 }
 
 func TestReadsCoverBothFamilies(t *testing.T) {

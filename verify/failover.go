@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 )
 
@@ -22,12 +21,21 @@ type Scenario struct {
 	// Handover: keepalived hands the VIP over before it stops (its
 	// drop-in), which takes the peer's master-down timer, not a skew time.
 	Handover bool
+	// Fault is FaultFreeze or FaultPartition (faults.go) instead of the
+	// systemctl verb in Fail.
+	Fault string
 }
 
 // bound is how soon the VIP must have moved, from the rendered config.
 func (sc Scenario) bound(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
-	if sc.Handover {
+	switch {
+	case sc.Handover:
 		return steps.MasterDownBound(c) + time.Second
+	case sc.Fault == FaultFreeze:
+		return steps.CrashBound(c, v, master)
+	case sc.Fault == FaultPartition:
+		// The backup stops hearing the master: its master-down timer.
+		return steps.MasterDownBound(c)
 	}
 	if sc.Service == "haproxy" {
 		// keepalived hears of it once systemd declares haproxy stopped,
@@ -46,6 +54,56 @@ var Scenarios = []Scenario{
 	{ID: "haproxy-kill", Name: "kill -9 haproxy on master", Service: "haproxy", Fail: []string{"kill", "-s", "KILL"}},
 }
 
+// ExtraScenarios run when asked for (--scenario): the master frozen without
+// a clean stop (SIGSTOP of keepalived and haproxy, thawed once the VIP
+// moved), and the master's VRRP adverts dropped while clients still reach
+// it (a split brain that must be seen, then heal once the adverts pass).
+var ExtraScenarios = []Scenario{
+	{ID: "master-crash", Name: "freeze the master (no clean stop)", Fault: FaultFreeze},
+	{ID: "vrrp-partition", Name: "drop the master's VRRP adverts", Fault: FaultPartition},
+}
+
+// SelectScenarios returns the scenarios named by ids (any of Scenarios and
+// ExtraScenarios, "all" for every one, "default" for Scenarios), in the
+// order given; none means Scenarios.
+func SelectScenarios(ids []string) ([]Scenario, error) {
+	if len(ids) == 0 {
+		return Scenarios, nil
+	}
+	all := append(append([]Scenario{}, Scenarios...), ExtraScenarios...)
+	var out []Scenario
+	seen := map[string]bool{}
+	for _, id := range ids {
+		var pick []Scenario
+		switch id {
+		case "all":
+			pick = all
+		case "default":
+			pick = Scenarios
+		default:
+			for _, sc := range all {
+				if sc.ID == id {
+					pick = []Scenario{sc}
+				}
+			}
+		}
+		if pick == nil {
+			var known []string
+			for _, sc := range all {
+				known = append(known, sc.ID)
+			}
+			return nil, fmt.Errorf("unknown scenario %q (known: %s, all, default)", id, strings.Join(known, ", "))
+		}
+		for _, sc := range pick {
+			if !seen[sc.ID] {
+				seen[sc.ID] = true
+				out = append(out, sc)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Result is one scenario's measurements.
 type Result struct {
 	ID string `json:"id"`
@@ -60,9 +118,16 @@ type Result struct {
 	LongestGap time.Duration `json:"longest_gap_ns"`
 	Requests   int           `json:"requests"`
 	Failed     int           `json:"failed"`
-	SplitBrain bool          `json:"split_brain"`
-	OK         bool          `json:"ok"`
-	Problem    string        `json:"problem,omitempty"`
+	// The fail-back on its own: requests sent after the master's return
+	// that failed, and the longest time without a success from then on.
+	FailBackFailed int           `json:"failback_failed"`
+	FailBackGap    time.Duration `json:"failback_gap_ns"`
+	SplitBrain     bool          `json:"split_brain"`
+	// Detected is how a split brain was named while it lasted (the
+	// vrrp-partition scenario expects one).
+	Detected string `json:"detected,omitempty"`
+	OK       bool   `json:"ok"`
+	Problem  string `json:"problem,omitempty"`
 	// Timeline is every request and holder sample, for the HTML report;
 	// kept out of JSON, where it would be hundreds of entries per scenario.
 	Timeline Timeline `json:"-"`
@@ -100,9 +165,12 @@ type Failover struct {
 	Rate int
 	// Log receives progress lines.
 	Log func(string)
+	// Scenarios to run for each VIP; none means Scenarios.
+	Scenarios []Scenario
 }
 
 type sample struct {
+	sent    time.Time // requests: when it was sent
 	at      time.Time
 	ok      bool
 	holders []string
@@ -126,9 +194,13 @@ func (f *Failover) Run(ctx context.Context) ([]Result, error) {
 			return nil, fmt.Errorf("before the test exactly one lb must hold the VIP %s; holders: %v (run verify)", v.Addr(), h)
 		}
 	}
+	scs := f.Scenarios
+	if len(scs) == 0 {
+		scs = Scenarios
+	}
 	var out []Result
 	for _, v := range c.VIPList() {
-		for _, sc := range Scenarios {
+		for _, sc := range scs {
 			r := f.scenario(ctx, sc, v, start[v.Addr()][0], start)
 			out = append(out, r)
 			if ctx.Err() != nil {
@@ -205,19 +277,6 @@ func (f *Failover) logf(format string, args ...any) {
 	}
 }
 
-func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error {
-	s := &shell.Script{}
-	s.Raw(`systemctl ` + verb + ` ` + shell.Quote(unit))
-	res, err := f.Runner.Exec(ctx, host, s)
-	if err != nil {
-		return fmt.Errorf("%s: systemctl %s %s: %w", host, verb, unit, err)
-	}
-	if res.ExitCode != 0 {
-		return fmt.Errorf("%s: systemctl %s %s: %s", host, verb, unit, strings.TrimSpace(string(res.Stderr)))
-	}
-	return nil
-}
-
 func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP, master string, start map[string][]string) Result {
 	c := f.Cluster
 	bound := sc.bound(c, vip, master)
@@ -251,12 +310,13 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 				return
 			case <-tick.C:
 			}
+			sent := time.Now()
 			r, err := Get(loopCtx, cl, url, "", nil)
 			if loopCtx.Err() != nil {
 				return
 			}
 			mu.Lock()
-			reqs = append(reqs, sample{at: time.Now(), ok: err == nil && r.Status == 200})
+			reqs = append(reqs, sample{sent: sent, at: time.Now(), ok: err == nil && r.Status == 200})
 			mu.Unlock()
 		}
 	}()
@@ -300,36 +360,61 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	}
 	notMaster := func(h []string) bool { return len(h) == 1 && h[0] != master }
 	onMaster := func(h []string) bool { return len(h) == 1 && h[0] == master }
+	split := func(h []string) bool { return len(h) > 1 }
+	moveWant, moveWait, dwell := notMaster, 2*bound, 2*time.Second
+	switch sc.Fault {
+	case FaultFreeze:
+		// Thawed as soon as the VIP moved, or once the bound (and a second
+		// to say how late) passed: a frozen master must not linger.
+		moveWait, dwell = bound+time.Second, 0
+	case FaultPartition:
+		moveWant, dwell = split, time.Second
+	}
+	host := c.Host(master)
+	// The safety net undoes a freeze or a partition by itself should
+	// hadeploy die before it does.
+	net := moveWait + dwell + 5*time.Second
 
 	// Always restore, also on Ctrl-C or a failure half-way.
 	restoreCtx := context.WithoutCancel(ctx)
-	defer f.systemctl(restoreCtx, master, "start", sc.Service)
+	defer f.run(restoreCtx, master, "restore", restoreScript(sc, host))
 
 	sleep(ctx, time.Second) // a baseline of good requests
-	f.logf("%s: %s %s on %s", sc.Name, strings.Join(sc.Fail, " "), sc.Service, master)
+	f.logf("%s: on %s", sc.Name, master)
 	t0 := time.Now()
-	if err := f.systemctl(ctx, master, shell.Join(sc.Fail...), sc.Service); err != nil {
+	if err := f.run(ctx, master, sc.Name, faultScript(sc, host, net)); err != nil {
 		res.Problem = err.Error()
 	}
 	// Give a slow move twice the bound before calling it a failure, so the
 	// report can say how late it was.
-	at, h, moved := waitFor(t0, 2*bound, notMaster)
+	at, h, moved := waitFor(t0, moveWait, moveWant)
 	afterMove := ""
 	if moved {
-		res.Moved, res.NewHolder = at.Sub(t0), h[0]
-		f.logf("%s: VIP moved to %s after %s", sc.Name, h[0], res.Moved.Round(time.Millisecond))
+		res.Moved, res.NewHolder = at.Sub(t0), strings.Join(h, "+")
+		if sc.Fault == FaultPartition {
+			res.Detected = splitBrainSeen(h, vip.Addr())
+			f.logf("%s: %s after %s", sc.Name, res.Detected, res.Moved.Round(time.Millisecond))
+		} else {
+			f.logf("%s: VIP moved to %s after %s", sc.Name, h[0], res.Moved.Round(time.Millisecond))
+		}
 	}
-	// Every VIP is off the failed lb once it moved (active-active: both on the survivor).
-	if moved {
-		afterMove = f.settle(ctx, t0.Add(2*bound), func(now map[string][]string) string { return placement(now, c.VIPList(), nil, master) })
+	// Every VIP is off the failed lb once it moved (active-active: both on
+	// the survivor). A partition leaves the master its VIPs: nothing to check.
+	if moved && sc.Fault != FaultPartition {
+		afterMove = f.settle(ctx, t0.Add(moveWait), func(now map[string][]string) string { return placement(now, c.VIPList(), nil, master) })
 	}
-	sleep(ctx, 2*time.Second) // traffic on the backup
-	f.logf("%s: starting %s on %s", sc.Name, sc.Service, master)
+	sleep(ctx, dwell) // traffic on the backup (on both, in a partition)
+	f.logf("%s: restoring %s", sc.Name, master)
 	t1 := time.Now()
-	if err := f.systemctl(restoreCtx, master, "start", sc.Service); err != nil && res.Problem == "" {
+	if err := f.run(restoreCtx, master, "restore", restoreScript(sc, host)); err != nil && res.Problem == "" {
 		res.Problem = err.Error()
 	}
 	failBound := steps.MasterDownBound(c) + time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1))*time.Second
+	if sc.Fault != "" {
+		// keepalived on the master never stopped: it preempts (or, healed,
+		// the backup hears it) within the master-down bound.
+		failBound = steps.MasterDownBound(c)
+	}
 	at, _, back := waitFor(t1, 2*failBound, onMaster)
 	if back {
 		res.FailBack = at.Sub(t1)
@@ -345,22 +430,33 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	wg.Wait()
 	end := time.Now()
 
-	// Measure: requests, failures, the longest time without a success.
+	// Measure: requests, failures, the longest time without a success; the
+	// fail-back's share of them (requests sent after t1), apart.
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].at.Before(reqs[j].at) })
 	last := t0
 	if len(reqs) > 0 && reqs[0].at.Before(t0) {
 		last = reqs[0].at
 	}
+	lastBack := t1
 	for _, r := range reqs {
 		res.Requests++
 		if !r.ok {
 			res.Failed++
+			if !r.sent.Before(t1) {
+				res.FailBackFailed++
+			}
 			continue
 		}
 		if r.at.After(t0) && r.at.Sub(last) > res.LongestGap {
 			res.LongestGap = r.at.Sub(last)
 		}
 		last = r.at
+		if r.at.After(t1) {
+			if r.at.Sub(lastBack) > res.FailBackGap {
+				res.FailBackGap = r.at.Sub(lastBack)
+			}
+			lastBack = r.at
+		}
 	}
 	for _, s := range holds {
 		if len(s.holders) > 1 {
@@ -368,22 +464,33 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 		}
 	}
 	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
+	partition := sc.Fault == FaultPartition
 	switch {
 	case res.Problem != "":
+	case !moved && partition:
+		res.Problem = fmt.Sprintf("no split brain seen within %s of dropping %s's VRRP adverts (are they still getting through?)", moveWait, master)
 	case !moved:
-		res.Problem = fmt.Sprintf("the VIP did not leave %s within %s", master, 2*bound)
+		res.Problem = fmt.Sprintf("the VIP did not leave %s within %s", master, moveWait)
+	case res.Moved > bound && partition:
+		res.Problem = fmt.Sprintf("the backup took the VIP after %s, later than its master-down bound %s from the config", res.Moved.Round(time.Millisecond), bound)
 	case res.Moved > bound:
 		res.Problem = fmt.Sprintf("the VIP moved after %s, later than the bound %s from the config", res.Moved.Round(time.Millisecond), bound)
+	case !back && partition:
+		res.Problem = fmt.Sprintf("the split brain did not heal: %s is not the one holder within %s of the adverts passing again", master, 2*failBound)
 	case !back:
 		res.Problem = fmt.Sprintf("the VIP did not come back to %s within %s", master, 2*failBound)
-	case res.SplitBrain:
+	case partition && res.FailBack > failBound:
+		res.Problem = fmt.Sprintf("the split brain healed after %s, later than the master-down bound %s", res.FailBack.Round(time.Millisecond), failBound)
+	case res.SplitBrain && !partition:
 		res.Problem = "two load balancers held the VIP at the same time"
-	case otherSplit:
+	case otherSplit && !partition:
 		res.Problem = "two load balancers held another VIP at the same time"
 	case afterMove != "":
 		res.Problem = "after the move not every VIP had left " + master + ": " + afterMove
 	case afterBack != "":
 		res.Problem = "after the failback not every VIP was back where it started: " + afterBack
+	case res.FailBackFailed > 0:
+		res.Problem = fmt.Sprintf("the fail-back to %s cost %d failed request(s)", master, res.FailBackFailed)
 	}
 	res.OK = res.Problem == ""
 	return res

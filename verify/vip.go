@@ -12,6 +12,11 @@ import (
 	"github.com/hadeploy/hadeploy/shell"
 )
 
+// splitBrainSeen names a split brain: every lb in holders holds addr.
+func splitBrainSeen(holders []string, addr string) string {
+	return "SPLIT BRAIN: " + strings.Join(holders, ", ") + " all hold " + addr + " (VRRP adverts between the load balancers are not getting through)"
+}
+
 // vipChecks: for each VIP, exactly one holder, stats page, round robin, ACL
 // routes and the request's line in /var/log/haproxy.log on the holder.
 func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
@@ -36,7 +41,7 @@ func (v *Verifier) oneVIPChecks(ctx context.Context, vp *inventory.VIP) {
 	}
 	ck.OK = err == nil && len(holders) == 1
 	if len(holders) > 1 {
-		ck.Seen = "SPLIT BRAIN: " + ck.Seen + " all hold " + vp.Addr() + " (VRRP adverts between the load balancers are not getting through)"
+		ck.Seen = splitBrainSeen(holders, vp.Addr())
 	}
 	v.add(ck)
 	// With redirect_http, plain HTTP only redirects: the site is HTTPS.
