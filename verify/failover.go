@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -271,6 +272,18 @@ func placement(now map[string][]string, vips []*inventory.VIP, want map[string][
 	return strings.Join(why, "; ")
 }
 
+// takenFrom says which VIPs no lb but master holds ("" = every VIP is held
+// by another lb as well).
+func takenFrom(now map[string][]string, vips []*inventory.VIP, master string) string {
+	var why []string
+	for _, v := range vips {
+		if h := now[v.Addr()]; !slices.ContainsFunc(h, func(n string) bool { return n != master }) {
+			why = append(why, fmt.Sprintf("%s held by %v", v.Addr(), h))
+		}
+	}
+	return strings.Join(why, "; ")
+}
+
 func (f *Failover) logf(format string, args ...any) {
 	if f.Log != nil {
 		f.Log(fmt.Sprintf(format, args...))
@@ -361,12 +374,16 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	notMaster := func(h []string) bool { return len(h) == 1 && h[0] != master }
 	onMaster := func(h []string) bool { return len(h) == 1 && h[0] == master }
 	split := func(h []string) bool { return len(h) > 1 }
+	// A frozen master keeps the address on its interface (keepalived never
+	// removed it), as a crashed host's would seem to: the VIP moved once
+	// another lb holds it too.
+	taken := func(h []string) bool { return slices.ContainsFunc(h, func(n string) bool { return n != master }) }
 	moveWant, moveWait, dwell := notMaster, 2*bound, 2*time.Second
 	switch sc.Fault {
 	case FaultFreeze:
 		// Thawed as soon as the VIP moved, or once the bound (and a second
 		// to say how late) passed: a frozen master must not linger.
-		moveWait, dwell = bound+time.Second, 0
+		moveWant, moveWait, dwell = taken, bound+time.Second, 0
 	case FaultPartition:
 		moveWant, dwell = split, time.Second
 	}
@@ -395,12 +412,19 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 			res.Detected = splitBrainSeen(h, vip.Addr())
 			f.logf("%s: %s after %s", sc.Name, res.Detected, res.Moved.Round(time.Millisecond))
 		} else {
-			f.logf("%s: VIP moved to %s after %s", sc.Name, h[0], res.Moved.Round(time.Millisecond))
+			if sc.Fault == FaultFreeze { // the frozen master's stale address aside
+				res.NewHolder = strings.Join(slices.DeleteFunc(slices.Clone(h), func(n string) bool { return n == master }), "+")
+			}
+			f.logf("%s: VIP moved to %s after %s", sc.Name, res.NewHolder, res.Moved.Round(time.Millisecond))
 		}
 	}
 	// Every VIP is off the failed lb once it moved (active-active: both on
-	// the survivor). A partition leaves the master its VIPs: nothing to check.
-	if moved && sc.Fault != FaultPartition {
+	// the survivor); taken by another lb when the master is frozen. A
+	// partition leaves the master its VIPs: nothing to check.
+	switch {
+	case moved && sc.Fault == FaultFreeze:
+		afterMove = f.settle(ctx, t0.Add(moveWait), func(now map[string][]string) string { return takenFrom(now, c.VIPList(), master) })
+	case moved && sc.Fault == "":
 		afterMove = f.settle(ctx, t0.Add(moveWait), func(now map[string][]string) string { return placement(now, c.VIPList(), nil, master) })
 	}
 	sleep(ctx, dwell) // traffic on the backup (on both, in a partition)
@@ -458,9 +482,15 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 			lastBack = r.at
 		}
 	}
+	// Two holders are the point of a partition, and a frozen master's stale
+	// address until it is back alone; anywhere else they are a split brain.
+	unexpected := false
 	for _, s := range holds {
 		if len(s.holders) > 1 {
 			res.SplitBrain = true
+			expected := sc.Fault == FaultPartition ||
+				sc.Fault == FaultFreeze && !s.at.Before(t0) && (!back || s.at.Before(t1.Add(res.FailBack)))
+			unexpected = unexpected || !expected
 		}
 	}
 	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
@@ -481,9 +511,9 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 		res.Problem = fmt.Sprintf("the VIP did not come back to %s within %s", master, 2*failBound)
 	case partition && res.FailBack > failBound:
 		res.Problem = fmt.Sprintf("the split brain healed after %s, later than the master-down bound %s", res.FailBack.Round(time.Millisecond), failBound)
-	case res.SplitBrain && !partition:
+	case unexpected:
 		res.Problem = "two load balancers held the VIP at the same time"
-	case otherSplit && !partition:
+	case otherSplit && sc.Fault == "":
 		res.Problem = "two load balancers held another VIP at the same time"
 	case afterMove != "":
 		res.Problem = "after the move not every VIP had left " + master + ": " + afterMove

@@ -71,8 +71,13 @@ type scenarioPage struct {
 	ID, Name, FromTo            string
 	Moved, Bound, FailBack, Gap string
 	Failed, Requests            int
-	OK                          bool
-	Problem                     string
+	// The fail-back's own share: failed requests sent after the start, and
+	// the longest time without a success from then on.
+	BackFailed int
+	BackGap    string
+	Detected   string // the split brain, as named while it lasted
+	OK         bool
+	Problem    string
 
 	// Geometry, all in the svg's pixels.
 	Width, Height, PlotLeft, PlotWidth, PlotRight   int
@@ -128,7 +133,8 @@ func scenarioView(r Result) scenarioPage {
 	sp := scenarioPage{
 		ID: r.ID, Name: r.Scenario, FromTo: r.Master + " → " + orDash(r.NewHolder),
 		Moved: secs(r.Moved), Bound: secs(r.Bound), FailBack: secs(r.FailBack), Gap: secs(r.LongestGap),
-		Failed: r.Failed, Requests: r.Requests, OK: r.OK, Problem: r.Problem,
+		Failed: r.Failed, Requests: r.Requests, BackFailed: r.FailBackFailed, BackGap: secs(r.FailBackGap), Detected: r.Detected,
+		OK: r.OK, Problem: r.Problem,
 		Width: svgWidth, PlotLeft: plotLeft, PlotWidth: plotWidth, PlotRight: plotLeft + plotWidth,
 		LabelY: labelTop, MarkOKY: reqTop, MarkFailY: reqTop + markHeight + laneGap, MarkH: markHeight, MarkW: markWidth, BandH: bandHeight,
 		FailX: px(x(tl.Fail)), StartX: px(x(tl.Start)), HasStart: tl.Start > tl.Fail,
@@ -294,9 +300,9 @@ text.start { fill: #6a3d9a; font-weight: 600; stroke: none; }
 <h1>failover-test: {{.Cluster}}</h1>
 <p class="sub">{{.When}} · {{len .Scenarios}} scenario(s){{if .Failed}} · <span class="res-failed">{{.Failed}} failed</span>{{else if .Scenarios}} · <span class="res-ok">all passed</span>{{end}}</p>
 <table class="summary">
-<tr><th>scenario</th><th>from → to</th><th>moved</th><th>bound</th><th>fail-back</th><th>longest gap</th><th>failed/requests</th><th>result</th></tr>
+<tr><th>scenario</th><th>from → to</th><th>moved</th><th>bound</th><th>fail-back</th><th>longest gap</th><th>failed/requests</th><th>fail-back failed, gap</th><th>result</th></tr>
 {{- range .Scenarios}}
-<tr><td><a href="#{{.ID}}">{{.Name}}</a></td><td>{{.FromTo}}</td><td class="num">{{.Moved}}</td><td class="num">{{.Bound}}</td><td class="num">{{.FailBack}}</td><td class="num">{{.Gap}}</td><td class="num">{{.Failed}}/{{.Requests}}</td><td class="result">{{template "result" .}}</td></tr>
+<tr><td><a href="#{{.ID}}">{{.Name}}</a></td><td>{{.FromTo}}</td><td class="num">{{.Moved}}</td><td class="num">{{.Bound}}</td><td class="num">{{.FailBack}}</td><td class="num">{{.Gap}}</td><td class="num">{{.Failed}}/{{.Requests}}</td><td class="num">{{.BackFailed}}, {{.BackGap}}</td><td class="result">{{template "result" .}}</td></tr>
 {{- end}}
 </table>
 {{- range .Scenarios}}
@@ -340,7 +346,7 @@ text.start { fill: #6a3d9a; font-weight: 600; stroke: none; }
 <rect class="swatch hold" x="260" y="-10" width="18" height="10"/><text x="284" y="0">holds the VIP</text>
 <rect class="swatch split" x="390" y="-10" width="18" height="10"/><text x="414" y="0">two holders (split brain)</text>
 <line class="fail" x1="580" y1="-12" x2="580" y2="2"/><text x="588" y="0">fail: failure injected</text>
-<line class="start" x1="740" y1="-12" x2="740" y2="2"/><text x="748" y="0">start: service started again</text>
+<line class="start" x1="740" y1="-12" x2="740" y2="2"/><text x="748" y="0">start: fault undone</text>
 </g>
 </svg>
 <ul class="figures">
@@ -350,6 +356,10 @@ text.start { fill: #6a3d9a; font-weight: 600; stroke: none; }
 <li><span class="k">fail-back</span><b>{{.FailBack}}</b></li>
 <li><span class="k">longest gap</span><b>{{.Gap}}</b></li>
 <li><span class="k">failed/requests</span><b>{{.Failed}}/{{.Requests}}</b></li>
+<li><span class="k">fail-back failed, gap</span><b>{{.BackFailed}}, {{.BackGap}}</b></li>
+{{- if .Detected}}
+<li><span class="k">detected</span><b>{{.Detected}}</b></li>
+{{- end}}
 <li><span class="k">result</span>{{template "result" .}}</li>
 </ul>
 </section>

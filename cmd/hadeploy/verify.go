@@ -90,6 +90,7 @@ func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
 func newFailoverCmd(g *globals) *cobra.Command {
 	var rate int
 	var report string
+	var scenarios []string
 	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "failover-test INVENTORY",
@@ -98,16 +99,25 @@ func newFailoverCmd(g *globals) *cobra.Command {
 watches which lb holds it: (1) stops keepalived on the master, measures the time for
 the VIP to move, the longest gap without a successful response and the failed
 requests, starts it again and measures the fail-back; (2) does the same by stopping
-haproxy (the health tracker must move the VIP). Fails if the VIP does not move within
-the bound derived from the rendered config, if two lbs ever hold the VIP, or if the
-cluster is not back to its starting state. Holds the cluster lock; always restores,
+haproxy (the health tracker must move the VIP), and by killing it. Fails if the VIP
+does not move within the bound derived from the rendered config, if two lbs ever hold
+the VIP, if the master's return (fail-back) fails a request, or if the cluster is not
+back to its starting state. --scenario picks others: master-crash freezes keepalived
+and haproxy on the master (SIGSTOP; a timer on the host thaws them should hadeploy
+die), vrrp-partition drops the master's VRRP adverts (a tc filter that removes itself)
+and passes when the split brain is seen and heals. Holds the cluster lock; always restores,
 also on Ctrl-C. --report FILE.html writes the timelines and the table as one
 self-contained page, also when a scenario failed.
 Exit codes: 0 passed, 3 failed, 1 error.`,
 		Example: `  hadeploy failover-test e2e/lab-cluster.yaml
-  hadeploy failover-test e2e/lab-cluster.yaml --report failover.html`,
+  hadeploy failover-test e2e/lab-cluster.yaml --report failover.html
+  hadeploy failover-test e2e/lab-cluster.yaml --scenario master-crash,vrrp-partition`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			picked, err := verify.SelectScenarios(scenarios)
+			if err != nil {
+				return err
+			}
 			// A bad --report path is found now, not after a minute of failovers.
 			if report != "" {
 				if err := checkReportPath(report); err != nil {
@@ -125,13 +135,13 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 			}
 			defer s.runner.Close()
 			defer s.runner.Unlock(context.WithoutCancel(cmd.Context()))
-			f := &verify.Failover{Cluster: s.cluster, Runner: s.runner, Rate: rate, Log: func(m string) {
+			f := &verify.Failover{Cluster: s.cluster, Runner: s.runner, Rate: rate, Scenarios: picked, Log: func(m string) {
 				s.runner.Sink.Emit(events.Event{Type: events.EvInfo, Step: "failover", Message: m})
 			}}
 			began := time.Now()
 			results, runErr := f.Run(cmd.Context())
 			bad := 0
-			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "result"}}
+			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "fail-back failed, gap", "result"}}
 			for _, r := range results {
 				res := "ok"
 				if !r.OK {
@@ -143,7 +153,7 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 					scen = r.VIP + ": " + scen
 				}
 				rows = append(rows, []string{scen, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
-					fmt.Sprintf("%d/%d", r.Failed, r.Requests), res})
+					fmt.Sprintf("%d/%d", r.Failed, r.Requests), fmt.Sprintf("%d, %s", r.FailBackFailed, secs(r.FailBackGap)), res})
 				if s.ui.JSONMode() {
 					st := events.StatusOK
 					if !r.OK {
@@ -152,7 +162,8 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 					s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
 						"id": r.ID, "vip": r.VIP, "master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
 						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
-						"failed": r.Failed, "split_brain": r.SplitBrain, "problem": r.Problem}})
+						"failed": r.Failed, "failback_failed": r.FailBackFailed, "failback_gap_ms": r.FailBackGap.Milliseconds(),
+						"split_brain": r.SplitBrain, "detected": r.Detected, "problem": r.Problem}})
 				}
 			}
 			s.ui.Print("\n" + ui.Table(rows, s.color))
@@ -185,6 +196,7 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 		},
 	}
 	cmd.Flags().IntVar(&rate, "rate", 20, "requests per second to the VIP during the test (bounded: it stops by itself)")
+	cmd.Flags().StringSliceVar(&scenarios, "scenario", nil, "scenario ids to run, comma-separated (keepalived-stop, haproxy-stop, haproxy-kill, master-crash, vrrp-partition; all; default: the first three)")
 	cmd.Flags().StringVar(&report, "report", "", "write the timelines and the table to `FILE.html` (one self-contained page)")
 	lockWait = lockWaitFlag(cmd)
 	return cmd
