@@ -321,6 +321,12 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("failover-test: master crash and VRRP partition", func(t *testing.T) {
+		r := time.Now()
+		faultScenarios(t, inv, "multicast")
+		timings["failover-test crash+partition"] = time.Since(r)
+	})
+
 	t.Run("verify names what is broken", func(t *testing.T) {
 		inHost(t, "web1", "systemctl", "stop", "apache2")
 		inHost(t, "lb2", "systemctl", "stop", "haproxy")

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hadeploy/hadeploy/events"
+)
+
+var (
+	advertRe   = regexp.MustCompile(`(?m)^\s*advert_int (\S+)$`)
+	priorityRe = regexp.MustCompile(`(?m)^\s*priority (\d+)$`)
+)
+
+// renderedVRRP is lb's advert_int (seconds) and its first instance's
+// priority, read from the keepalived.conf on the host.
+func renderedVRRP(t *testing.T, lb string) (float64, int) {
+	t.Helper()
+	conf := inHost(t, lb, "cat", "/etc/keepalived/keepalived.conf")
+	a, p := advertRe.FindStringSubmatch(conf), priorityRe.FindStringSubmatch(conf)
+	if a == nil || p == nil {
+		t.Fatalf("%s: no advert_int or priority in keepalived.conf:\n%s", lb, conf)
+	}
+	adv, err := strconv.ParseFloat(a[1], 64)
+	if err != nil {
+		t.Fatalf("%s: advert_int %q: %v", lb, a[1], err)
+	}
+	prio, _ := strconv.Atoi(p[1])
+	return adv, prio
+}
+
+// faultScenarios runs failover-test's master-crash and vrrp-partition on the
+// applied cluster (inventory p, lb1 the VIP's master, lb2 its backup) and
+// asserts what the rendered config promises: the VIP leaves a frozen lb1
+// within 3 × advert_int + lb2's skew + 0.3 s; with lb1's adverts dropped
+// both lbs hold the VIP (the split brain is named), and once they pass again
+// lb1 is the one holder within the master-down bound (3 × advert_int + 2 s);
+// the return costs no request; nothing of the faults is left on lb1.
+func faultScenarios(t *testing.T, p, what string) {
+	t.Helper()
+	adv, prio := renderedVRRP(t, "lb2")
+	crash := 3*adv + adv*float64(256-prio)/256 + 0.3
+	masterDown := 3*adv + 2
+	r := run(t, "failover-test", p, "--output", "json", "--scenario", "master-crash,vrrp-partition")
+	seen := map[string]bool{}
+	for _, e := range r.events {
+		if e.Step != "failover" || e.Type != events.EvStep {
+			continue
+		}
+		id, _ := e.Data["id"].(string)
+		seen[id] = true
+		ms := func(k string) float64 { f, _ := e.Data[k].(float64); return f / 1000 }
+		failoverLog = append(failoverLog, fmt.Sprintf("| %s | %s | %s | %v→%v | %.2f s | %.2f s | %.2f s | %.2f s | %v/%v | %s |",
+			what, e.Data["vip"], e.Message, e.Data["master"], e.Data["new_holder"], ms("moved_ms"), ms("bound_ms"), ms("failback_ms"), ms("longest_gap_ms"),
+			e.Data["failed"], e.Data["requests"], e.Status))
+		t.Logf("%s %s: %v", what, id, e.Data)
+		if e.Data["failback_failed"] != 0.0 {
+			t.Errorf("%s %s: the return to lb1 failed %v request(s)", what, id, e.Data["failback_failed"])
+		}
+		switch id {
+		case "master-crash":
+			if b := ms("bound_ms"); math.Abs(b-crash) > 0.002 {
+				t.Errorf("%s: master-crash bound %.3f s, the rendered config gives %.3f s", what, b, crash)
+			}
+			if m := ms("moved_ms"); m <= 0 || m > crash {
+				t.Errorf("%s: the VIP left the frozen master after %.3f s, bound %.3f s", what, m, crash)
+			}
+			if e.Data["new_holder"] != "lb2" {
+				t.Errorf("%s: the VIP went to %v, want lb2", what, e.Data["new_holder"])
+			}
+		case "vrrp-partition":
+			if d, _ := e.Data["detected"].(string); e.Data["split_brain"] != true || !strings.Contains(d, "SPLIT BRAIN: lb1, lb2") {
+				t.Errorf("%s: the partition's split brain was not seen and named: %v", what, e.Data)
+			}
+			if b := ms("bound_ms"); math.Abs(b-masterDown) > 0.002 {
+				t.Errorf("%s: partition bound %.3f s, want the master-down bound %.3f s", what, b, masterDown)
+			}
+			if h := ms("failback_ms"); h <= 0 || h > masterDown {
+				t.Errorf("%s: the split brain healed after %.3f s, bound %.3f s", what, h, masterDown)
+			}
+		}
+	}
+	want(t, r, 0, what+": failover-test --scenario master-crash,vrrp-partition")
+	if !seen["master-crash"] || !seen["vrrp-partition"] || len(seen) != 2 {
+		t.Errorf("%s: scenarios measured %v, want master-crash and vrrp-partition", what, seen)
+	}
+	// Nothing is left: no process stopped, no filter, no pending safety net.
+	if out := inHost(t, "lb1", "sh", "-c", "ps -o stat=,comm= -C keepalived,haproxy"); strings.Contains(out, "T") {
+		t.Errorf("%s: processes left stopped on lb1:\n%s", what, out)
+	}
+	if out := inHost(t, "lb1", "sh", "-c", "tc filter show dev eth0 egress 2>&1; systemctl list-timers --all --no-legend 'hadeploy-failover-*'"); strings.Contains(out, "bpf") || strings.Contains(out, "hadeploy-failover") {
+		t.Errorf("%s: a fault's filter or safety net is left on lb1:\n%s", what, out)
+	}
+	if h := vipHolders(t, vip1); len(h) != 1 || h[0] != "lb1" {
+		t.Errorf("%s: after the faults the VIP is on %v, want lb1", what, h)
+	}
+}
