@@ -100,9 +100,9 @@ func failoverOK(t *testing.T, p, what string, vips ...string) {
 		v, _ := e.Data["vip"].(string)
 		per[v]++
 		ms := func(k string) float64 { f, _ := e.Data[k].(float64); return f / 1000 }
-		failoverLog = append(failoverLog, fmt.Sprintf("| %s | %s | %s | %v→%v | %.2f s | %.2f s | %.2f s | %.2f s | %v/%v | %s |",
+		failoverLog = append(failoverLog, fmt.Sprintf("| %s | %s | %s | %v→%v | %.2f s | %.2f s | %.2f s | %.2f s | %v/%v | %v, %.2f s | %s |",
 			what, v, e.Message, e.Data["master"], e.Data["new_holder"], ms("moved_ms"), ms("bound_ms"), ms("failback_ms"), ms("longest_gap_ms"),
-			e.Data["failed"], e.Data["requests"], e.Status))
+			e.Data["failed"], e.Data["requests"], e.Data["failback_failed"], ms("failback_gap_ms"), e.Status))
 	}
 	want(t, r, 0, what+": failover-test")
 	for _, v := range vips {
@@ -246,6 +246,6 @@ func testVRRPModes(t *testing.T) {
 
 // failoverNote is the failover figures of the VRRP modes, for the closing note.
 func failoverNote() string {
-	return "| cluster | VIP | scenario | from→to | moved | bound | fail-back | longest gap | failed/requests | result |\n|---|---|---|---|---|---|---|---|---|---|\n" +
+	return "| cluster | VIP | scenario | from→to | moved | bound | fail-back | longest gap | failed/requests | fail-back failed, gap | result |\n|---|---|---|---|---|---|---|---|---|---|---|\n" +
 		strings.Join(failoverLog, "\n")
 }

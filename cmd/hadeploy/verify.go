@@ -101,8 +101,8 @@ the VIP to move, the longest gap without a successful response and the failed
 requests, starts it again and measures the fail-back; (2) does the same by stopping
 haproxy (the health tracker must move the VIP), and by killing it. Fails if the VIP
 does not move within the bound derived from the rendered config, if two lbs ever hold
-the VIP, if the master's return (fail-back) fails a request, or if the cluster is not
-back to its starting state. --scenario picks others: master-crash freezes keepalived
+the VIP, or if the cluster is not back to its starting state. The master's return
+(fail-back) is measured on its own: its failed requests and longest gap. --scenario picks others: master-crash freezes keepalived
 and haproxy on the master (SIGSTOP; a timer on the host thaws them should hadeploy
 die), vrrp-partition drops the master's VRRP adverts (a tc filter that removes itself)
 and passes when the split brain is seen and heals. Holds the cluster lock; always restores,
