@@ -326,6 +326,7 @@ func TestCluster(t *testing.T) {
 		faultScenarios(t, inv, "multicast")
 		timings["failover-test crash+partition"] = time.Since(r)
 	})
+	t.Run("failover-test killed while the master is frozen: the host thaws by itself", freezeOutlivesKill)
 
 	t.Run("verify names what is broken", func(t *testing.T) {
 		inHost(t, "web1", "systemctl", "stop", "apache2")

@@ -3,10 +3,13 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hadeploy/hadeploy/events"
 )
@@ -100,5 +103,67 @@ func faultScenarios(t *testing.T, p, what string) {
 	}
 	if h := vipHolders(t, vip1); len(h) != 1 || h[0] != "lb1" {
 		t.Errorf("%s: after the faults the VIP is on %v, want lb1", what, h)
+	}
+}
+
+// frozen reports whether keepalived on lb is stopped by a signal (ps state T).
+func frozen(t *testing.T, lb string) bool {
+	t.Helper()
+	out := inHost(t, lb, "sh", "-c", "ps -o stat= -C keepalived")
+	return strings.Contains(out, "T")
+}
+
+// freezeOutlivesKill: failover-test SIGKILLed while the master is frozen
+// leaves nothing stuck: the thaw timer it scheduled before the freeze wakes
+// keepalived and haproxy by themselves, the VIP comes back to lb1, the timer
+// is gone, and the next command takes over the dead process's lock (an apply
+// that changes nothing).
+func freezeOutlivesKill(t *testing.T) {
+	var out lockedBuffer
+	cmd := exec.Command(bin, "failover-test", inv, "--output", "json", "--scenario", "master-crash")
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "HOME="+t.TempDir())
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !frozen(t, "lb1") {
+		select {
+		case err := <-done:
+			t.Fatalf("failover-test ended (%v) before lb1 was frozen:\n%s", err, tail(out.String()))
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("lb1 never frozen:\n%s", tail(out.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	<-done
+	killed := time.Now()
+	// The timer fires at the crash bound + 6 s at most after the freeze.
+	adv, prio := renderedVRRP(t, "lb2")
+	limit := time.Duration((3*adv+adv*float64(256-prio)/256+0.3+6+5)*float64(time.Second)) + 5*time.Second
+	for frozen(t, "lb1") {
+		if time.Since(killed) > limit {
+			t.Fatalf("lb1 still frozen %s after failover-test was killed: the thaw timer did not fire", limit)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("lb1 thawed by its timer %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+	if out := inHost(t, "lb1", "sh", "-c", "ps -o stat=,comm= -C haproxy"); strings.Contains(out, "T") {
+		t.Errorf("haproxy still stopped on lb1:\n%s", out)
+	}
+	waitHolders(t, vip1, 10*time.Second, "lb1")
+	if out := inHost(t, "lb1", "sh", "-c", "systemctl list-timers --all --no-legend 'hadeploy-failover-*'"); strings.Contains(out, "hadeploy-failover") {
+		t.Errorf("the thaw timer is still there after firing:\n%s", out)
+	}
+	r := run(t, "apply", inv, "--output", "json")
+	want(t, r, 0, "apply after a killed failover-test")
+	if s := r.summary(); s == nil || s.Changes != 0 || s.Failed {
+		t.Errorf("apply after a killed failover-test: %+v", s)
 	}
 }
