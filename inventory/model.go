@@ -76,6 +76,29 @@ type VRRP struct {
 	CheckInterval int `yaml:"check_interval"`
 	CheckFall     int `yaml:"check_fall"`
 	CheckRise     int `yaml:"check_rise"`
+	// Notify tells someone when an lb changes VRRP state.
+	Notify Notify `yaml:"notify"`
+}
+
+// Notify configures what keepalived does on a VRRP state change: the
+// article's alarm email (keepalived's own SMTP client, smtp_alert) and a hook
+// run by hadeploy's notify script: an executable on the lb, a webhook URL the
+// transition is POSTed to as JSON, or both.
+type Notify struct {
+	Email     []string `yaml:"email"`
+	EmailFrom string   `yaml:"email_from"`
+	// SMTPServer is host or host:port ([v6]:port).
+	SMTPServer         string `yaml:"smtp_server"`
+	SMTPConnectTimeout int    `yaml:"smtp_connect_timeout"`
+	// Script is an absolute path of an executable on each lb, run with
+	// keepalived's TYPE NAME STATE PRIORITY arguments.
+	Script string `yaml:"script"`
+	// Webhook is an http(s) URL. Secret: URLs often carry a token.
+	Webhook string `yaml:"webhook" secret:"true"`
+
+	// Derived after validation: smtp_server split for keepalived.conf.
+	SMTPHost string `yaml:"-"`
+	SMTPPort int    `yaml:"-"`
 }
 
 // Web configures Apache on web hosts.

@@ -93,6 +93,7 @@ func (k *check) checkVRRP() {
 	if weightOK {
 		k.checkFailover()
 	}
+	k.checkNotify()
 }
 
 func (k *check) checkAuthPass(s string) {
