@@ -147,10 +147,11 @@ func TestMasterIsHighestPriority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(d.Files[1].Content), "state BACKUP") || !strings.Contains(string(d.Files[1].Content), "priority 80") {
-		t.Errorf("haproxy2 should be BACKUP priority 80:\n%s", d.Files[1].Content)
+	conf := string(fileOf(t, d, "/etc/keepalived/keepalived.conf").Content)
+	if !strings.Contains(conf, "state BACKUP") || !strings.Contains(conf, "priority 80") {
+		t.Errorf("haproxy2 should be BACKUP priority 80:\n%s", conf)
 	}
-	if strings.Contains(string(d.Files[1].Content), "vrrp_strict") || strings.Contains(string(d.Files[1].Content), "killall") {
+	if strings.Contains(conf, "vrrp_strict") || strings.Contains(conf, "killall") {
 		t.Error("keepalived.conf must never use vrrp_strict or killall")
 	}
 }
