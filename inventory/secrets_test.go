@@ -23,7 +23,8 @@ func TestSecretsOfALoadedInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Secrets(); len(got) != 1 || got[0] != "labpass" {
-		t.Errorf("Secrets() = %v, want [labpass]", got)
+	// The VRRP password and the webhook URL (it carries a token).
+	if got := c.Secrets(); len(got) != 2 || got[0] != "labpass" || got[1] != c.VRRP.Notify.Webhook || c.VRRP.Notify.Webhook == "" {
+		t.Errorf("Secrets() = %v, want [labpass, the webhook URL]", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,9 @@ type Result struct {
 	Requests   int           `json:"requests"`
 	Failed     int           `json:"failed"`
 	SplitBrain bool          `json:"split_brain"`
+	// Notified is what the new holder's notify script recorded for its
+	// MASTER transition and each configured hook ("" if the VIP never moved).
+	Notified string `json:"notified,omitempty"`
 	OK         bool          `json:"ok"`
 	Problem    string        `json:"problem,omitempty"`
 	// Timeline is every request and holder sample, for the HTML report;
@@ -239,6 +243,9 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	restoreCtx := context.WithoutCancel(ctx)
 	defer f.systemctl(restoreCtx, master, "start", sc.Service)
 
+	// Where each possible new holder's transition log ends now: what the
+	// notify script appends from here on is this scenario's.
+	offsets := f.logOffsets(ctx, master)
 	sleep(ctx, time.Second) // a baseline of good requests
 	f.logf("%s: %s %s on %s", sc.Name, strings.Join(sc.Fail, " "), sc.Service, master)
 	t0 := time.Now()
@@ -292,6 +299,10 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 		}
 	}
 	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
+	notifyProblem := ""
+	if moved {
+		res.Notified, notifyProblem = f.notified(ctx, res.NewHolder, offsets[res.NewHolder])
+	}
 	switch {
 	case res.Problem != "":
 	case !moved:
@@ -302,9 +313,100 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 		res.Problem = fmt.Sprintf("the VIP did not come back to %s within %s", master, 2*failBound)
 	case res.SplitBrain:
 		res.Problem = "two load balancers held the VIP at the same time"
+	case notifyProblem != "":
+		res.Problem = notifyProblem
 	}
 	res.OK = res.Problem == ""
 	return res
+}
+
+// hookWait bounds how long the test waits for the notify hooks' lines after
+// the scenario: the webhook's curl is bounded by 10 s per try.
+const hookWait = 15 * time.Second
+
+// logOffsets is the size of the transition log on every lb but the master.
+func (f *Failover) logOffsets(ctx context.Context, master string) map[string]int64 {
+	out := map[string]int64{}
+	for _, h := range f.Cluster.HostsWithRole(inventory.RoleLB) {
+		if h.Name == master {
+			continue
+		}
+		s := &shell.Script{}
+		s.Line(`stat -c %%s %s 2>/dev/null || echo 0`, steps.TransitionLog)
+		if r, err := f.Runner.Exec(ctx, h.Name, s); err == nil {
+			var n int64
+			if _, err := fmt.Sscan(strings.TrimSpace(string(r.Stdout)), &n); err == nil {
+				out[h.Name] = n
+			}
+		}
+	}
+	return out
+}
+
+// notified reads what host's notify script appended to its transition log
+// since offset, waiting up to hookWait for the hooks' outcomes.
+func (f *Failover) notified(ctx context.Context, host string, offset int64) (string, string) {
+	deadline := time.Now().Add(hookWait)
+	for {
+		s := &shell.Script{}
+		s.Line(`f=%s; o=%s; n=$(stat -c %%s "$f" 2>/dev/null || echo 0); [ "$n" -ge "$o" ] || o=0; tail -c +$((o+1)) "$f" 2>/dev/null; true`, steps.TransitionLog, strconv.FormatInt(offset, 10))
+		r, err := f.Runner.Exec(ctx, host, s)
+		if err != nil {
+			return "", fmt.Sprintf("%s: reading the VRRP transition log: %v", host, err)
+		}
+		summary, problem, done := NotifyVerdict(f.Cluster, host, string(r.Stdout))
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			return summary, problem
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+}
+
+// NotifyVerdict judges the transition log lines a new holder wrote during a
+// scenario: keepalived ran the notify script for MASTER, and every hook the
+// inventory configures succeeded. done is false while a line is missing (a
+// hook still running); the problem then says what is missing.
+func NotifyVerdict(c *inventory.Cluster, host, log string) (summary, problem string, done bool) {
+	inst := steps.VRRPInstance(c)
+	n := c.VRRP.Notify
+	var master bool
+	hooks := map[string]*steps.Transition{}
+	for _, t := range steps.ParseTransitions(log) {
+		if t.Instance != inst || t.State != "MASTER" {
+			continue
+		}
+		switch t.Kind {
+		case "transition":
+			master = true
+		case "script", "webhook":
+			t := t
+			hooks[t.Kind] = &t
+		}
+	}
+	if !master {
+		return "", fmt.Sprintf("%s took the VIP but keepalived's notify script recorded no MASTER transition in %s", host, steps.TransitionLog), false
+	}
+	parts := []string{host + " MASTER"}
+	type hook struct{ kind, field, what string }
+	var want []hook
+	if n.Script != "" {
+		want = append(want, hook{"script", "vrrp.notify.script", n.Script})
+	}
+	if n.Webhook != "" {
+		// The URL is a secret: named by its field only.
+		want = append(want, hook{"webhook", "vrrp.notify.webhook", "the webhook"})
+	}
+	for _, w := range want {
+		h := hooks[w.kind]
+		if h == nil {
+			return strings.Join(parts, ", "), fmt.Sprintf("%s: the notify hook %s (%s) has not finished for the MASTER transition within %s", host, w.what, w.field, hookWait), false
+		}
+		parts = append(parts, w.kind+" "+h.Detail)
+		if !h.HookOK() {
+			return strings.Join(parts, ", "), fmt.Sprintf("%s: the notify hook %s (%s) failed for the MASTER transition: %s", host, w.what, w.field, h.Detail), true
+		}
+	}
+	return strings.Join(parts, ", "), "", true
 }
 
 // timeline turns the samples (reqs sorted, holds in sampling order) into

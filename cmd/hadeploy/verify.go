@@ -93,8 +93,10 @@ watches which lb holds it: (1) stops keepalived on the master, measures the time
 the VIP to move, the longest gap without a successful response and the failed
 requests, starts it again and measures the fail-back; (2) does the same by stopping
 haproxy (the health tracker must move the VIP). Fails if the VIP does not move within
-the bound derived from the rendered config, if two lbs ever hold the VIP, or if the
-cluster is not back to its starting state. Holds the cluster lock; always restores,
+the bound derived from the rendered config, if two lbs ever hold the VIP, if the new
+holder's notify script did not record its MASTER transition (or a configured
+vrrp.notify script or webhook failed for it: it reads /var/lib/hadeploy/vrrp-transitions.log),
+or if the cluster is not back to its starting state. Holds the cluster lock; always restores,
 also on Ctrl-C. --report FILE.html writes the timelines and the table as one
 self-contained page, also when a scenario failed.
 Exit codes: 0 passed, 3 failed, 1 error.`,
@@ -125,15 +127,19 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 			began := time.Now()
 			results, runErr := f.Run(cmd.Context())
 			bad := 0
-			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "result"}}
+			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "notified", "result"}}
 			for _, r := range results {
 				res := "ok"
 				if !r.OK {
 					bad++
 					res = "FAILED: " + r.Problem
 				}
+				notified := r.Notified
+				if notified == "" {
+					notified = "—"
+				}
 				rows = append(rows, []string{r.Scenario, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
-					fmt.Sprintf("%d/%d", r.Failed, r.Requests), res})
+					fmt.Sprintf("%d/%d", r.Failed, r.Requests), notified, res})
 				if s.ui.JSONMode() {
 					st := events.StatusOK
 					if !r.OK {
@@ -142,7 +148,7 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 					s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
 						"id": r.ID, "master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
 						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
-						"failed": r.Failed, "split_brain": r.SplitBrain, "problem": r.Problem}})
+						"failed": r.Failed, "split_brain": r.SplitBrain, "notified": r.Notified, "problem": r.Problem}})
 				}
 			}
 			s.ui.Print("\n" + ui.Table(rows, s.color))

@@ -73,38 +73,59 @@ if [ ! -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/check-haprox
   if [ -e /usr/local/libexec/hadeploy/check-haproxy ]; then mkdir -p /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy && cp -a /usr/local/libexec/hadeploy/check-haproxy /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/check-haproxy && printf '%s %s %s\n' "$(sha256sum < /usr/local/libexec/hadeploy/check-haproxy | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /usr/local/libexec/hadeploy/check-haproxy)" /usr/local/libexec/hadeploy/check-haproxy >> "$R/manifest" && echo "file "/usr/local/libexec/hadeploy/check-haproxy" backup" >> "$R/journal"; else echo "file "/usr/local/libexec/hadeploy/check-haproxy" absent" >> "$R/journal"; fi
 fi
 sync /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 2>/dev/null; mv -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /usr/local/libexec/hadeploy/check-haproxy
-mkdir -p /etc/keepalived
-base64 -d > /etc/keepalived/.keepalived.conf.hadeploy-new1 <<'HADEPLOY_EOF'
+mkdir -p /usr/local/libexec/hadeploy
+base64 -d > /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 <<'HADEPLOY_EOF'
   [content elided]
 HADEPLOY_EOF
-chmod 640 /etc/keepalived/.keepalived.conf.hadeploy-new1 && chown root:root /etc/keepalived/.keepalived.conf.hadeploy-new1
-if ! out=$(keepalived -t -f /etc/keepalived/.keepalived.conf.hadeploy-new1 2>&1); then rm -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /etc/keepalived/.keepalived.conf.hadeploy-new1 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3; echo "==fail validate /etc/keepalived/keepalived.conf"; printf '%s\n' "$out"; exit 10; fi
+chmod 755 /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 && chown root:root /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1
+if ! out=$(bash -n /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 2>&1); then rm -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 /etc/keepalived/.keepalived.conf.hadeploy-new3 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5; echo "==fail validate /usr/local/libexec/hadeploy/vrrp-notify"; printf '%s\n' "$out"; exit 10; fi
+if [ ! -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/vrrp-notify ] && ! grep -qxF 'file /usr/local/libexec/hadeploy/vrrp-notify absent' "$R/journal"; then
+  if [ -e /usr/local/libexec/hadeploy/vrrp-notify ]; then mkdir -p /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy && cp -a /usr/local/libexec/hadeploy/vrrp-notify /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/vrrp-notify && printf '%s %s %s\n' "$(sha256sum < /usr/local/libexec/hadeploy/vrrp-notify | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /usr/local/libexec/hadeploy/vrrp-notify)" /usr/local/libexec/hadeploy/vrrp-notify >> "$R/manifest" && echo "file "/usr/local/libexec/hadeploy/vrrp-notify" backup" >> "$R/journal"; else echo "file "/usr/local/libexec/hadeploy/vrrp-notify" absent" >> "$R/journal"; fi
+fi
+sync /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 2>/dev/null; mv -f /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 /usr/local/libexec/hadeploy/vrrp-notify
+mkdir -p /etc/keepalived
+base64 -d > /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 600 /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 && chown root:root /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2
+if [ ! -e /var/backups/hadeploy/R1/files/etc/keepalived/hadeploy-webhook.curlrc ] && ! grep -qxF 'file /etc/keepalived/hadeploy-webhook.curlrc absent' "$R/journal"; then
+  if [ -e /etc/keepalived/hadeploy-webhook.curlrc ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/keepalived && cp -a /etc/keepalived/hadeploy-webhook.curlrc /var/backups/hadeploy/R1/files/etc/keepalived/hadeploy-webhook.curlrc && printf '%s %s %s\n' "$(sha256sum < /etc/keepalived/hadeploy-webhook.curlrc | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/keepalived/hadeploy-webhook.curlrc)" /etc/keepalived/hadeploy-webhook.curlrc >> "$R/manifest" && echo "file "/etc/keepalived/hadeploy-webhook.curlrc" backup" >> "$R/journal"; else echo "file "/etc/keepalived/hadeploy-webhook.curlrc" absent" >> "$R/journal"; fi
+fi
+sync /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 2>/dev/null; mv -f /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 /etc/keepalived/hadeploy-webhook.curlrc
+mkdir -p /etc/keepalived
+base64 -d > /etc/keepalived/.keepalived.conf.hadeploy-new3 <<'HADEPLOY_EOF'
+  [content elided]
+HADEPLOY_EOF
+chmod 640 /etc/keepalived/.keepalived.conf.hadeploy-new3 && chown root:root /etc/keepalived/.keepalived.conf.hadeploy-new3
+if ! out=$(keepalived -t -f /etc/keepalived/.keepalived.conf.hadeploy-new3 2>&1); then rm -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 /etc/keepalived/.keepalived.conf.hadeploy-new3 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5; echo "==fail validate /etc/keepalived/keepalived.conf"; printf '%s\n' "$out"; exit 10; fi
 if [ ! -e /var/backups/hadeploy/R1/files/etc/keepalived/keepalived.conf ] && ! grep -qxF 'file /etc/keepalived/keepalived.conf absent' "$R/journal"; then
   if [ -e /etc/keepalived/keepalived.conf ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/keepalived && cp -a /etc/keepalived/keepalived.conf /var/backups/hadeploy/R1/files/etc/keepalived/keepalived.conf && printf '%s %s %s\n' "$(sha256sum < /etc/keepalived/keepalived.conf | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/keepalived/keepalived.conf)" /etc/keepalived/keepalived.conf >> "$R/manifest" && echo "file "/etc/keepalived/keepalived.conf" backup" >> "$R/journal"; else echo "file "/etc/keepalived/keepalived.conf" absent" >> "$R/journal"; fi
 fi
-sync /etc/keepalived/.keepalived.conf.hadeploy-new1 2>/dev/null; mv -f /etc/keepalived/.keepalived.conf.hadeploy-new1 /etc/keepalived/keepalived.conf
+sync /etc/keepalived/.keepalived.conf.hadeploy-new3 2>/dev/null; mv -f /etc/keepalived/.keepalived.conf.hadeploy-new3 /etc/keepalived/keepalived.conf
 mkdir -p /usr/local/libexec/hadeploy
-base64 -d > /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 <<'HADEPLOY_EOF'
+base64 -d > /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 <<'HADEPLOY_EOF'
   [content elided]
 HADEPLOY_EOF
-chmod 755 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 && chown root:root /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2
-if ! out=$(bash -n /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 2>&1); then rm -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /etc/keepalived/.keepalived.conf.hadeploy-new1 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3; echo "==fail validate /usr/local/libexec/hadeploy/keepalived-handover"; printf '%s\n' "$out"; exit 10; fi
+chmod 755 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 && chown root:root /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4
+if ! out=$(bash -n /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 2>&1); then rm -f /usr/local/libexec/hadeploy/.check-haproxy.hadeploy-new0 /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 /etc/keepalived/.keepalived.conf.hadeploy-new3 /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5; echo "==fail validate /usr/local/libexec/hadeploy/keepalived-handover"; printf '%s\n' "$out"; exit 10; fi
 if [ ! -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/keepalived-handover ] && ! grep -qxF 'file /usr/local/libexec/hadeploy/keepalived-handover absent' "$R/journal"; then
   if [ -e /usr/local/libexec/hadeploy/keepalived-handover ]; then mkdir -p /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy && cp -a /usr/local/libexec/hadeploy/keepalived-handover /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/keepalived-handover && printf '%s %s %s\n' "$(sha256sum < /usr/local/libexec/hadeploy/keepalived-handover | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /usr/local/libexec/hadeploy/keepalived-handover)" /usr/local/libexec/hadeploy/keepalived-handover >> "$R/manifest" && echo "file "/usr/local/libexec/hadeploy/keepalived-handover" backup" >> "$R/journal"; else echo "file "/usr/local/libexec/hadeploy/keepalived-handover" absent" >> "$R/journal"; fi
 fi
-sync /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 2>/dev/null; mv -f /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new2 /usr/local/libexec/hadeploy/keepalived-handover
+sync /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 2>/dev/null; mv -f /usr/local/libexec/hadeploy/.keepalived-handover.hadeploy-new4 /usr/local/libexec/hadeploy/keepalived-handover
 mkdir -p /etc/systemd/system/keepalived.service.d
-base64 -d > /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3 <<'HADEPLOY_EOF'
+base64 -d > /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5 <<'HADEPLOY_EOF'
   [content elided]
 HADEPLOY_EOF
-chmod 644 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3 && chown root:root /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3
+chmod 644 /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5 && chown root:root /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5
 if [ ! -e /var/backups/hadeploy/R1/files/etc/systemd/system/keepalived.service.d/10-hadeploy.conf ] && ! grep -qxF 'file /etc/systemd/system/keepalived.service.d/10-hadeploy.conf absent' "$R/journal"; then
   if [ -e /etc/systemd/system/keepalived.service.d/10-hadeploy.conf ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/systemd/system/keepalived.service.d && cp -a /etc/systemd/system/keepalived.service.d/10-hadeploy.conf /var/backups/hadeploy/R1/files/etc/systemd/system/keepalived.service.d/10-hadeploy.conf && printf '%s %s %s\n' "$(sha256sum < /etc/systemd/system/keepalived.service.d/10-hadeploy.conf | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/systemd/system/keepalived.service.d/10-hadeploy.conf)" /etc/systemd/system/keepalived.service.d/10-hadeploy.conf >> "$R/manifest" && echo "file "/etc/systemd/system/keepalived.service.d/10-hadeploy.conf" backup" >> "$R/journal"; else echo "file "/etc/systemd/system/keepalived.service.d/10-hadeploy.conf" absent" >> "$R/journal"; fi
 fi
-sync /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3 2>/dev/null; mv -f /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new3 /etc/systemd/system/keepalived.service.d/10-hadeploy.conf
+sync /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5 2>/dev/null; mv -f /etc/systemd/system/keepalived.service.d/.10-hadeploy.conf.hadeploy-new5 /etc/systemd/system/keepalived.service.d/10-hadeploy.conf
 echo "activate "c3lzdGVtY3RsIGRhZW1vbi1yZWxvYWQgJiYgbWtkaXIgLXAgL3Zhci9saWIvaGFkZXBsb3k= >> "$R/journal"
 if ! out=$( { systemctl daemon-reload && mkdir -p /var/lib/hadeploy; } 2>&1); then
   if [ -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/check-haproxy ]; then cp -a /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/check-haproxy /usr/local/libexec/hadeploy/check-haproxy.hadeploy-restore && mv -f /usr/local/libexec/hadeploy/check-haproxy.hadeploy-restore /usr/local/libexec/hadeploy/check-haproxy; else rm -f /usr/local/libexec/hadeploy/check-haproxy; fi
+  if [ -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/vrrp-notify ]; then cp -a /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/vrrp-notify /usr/local/libexec/hadeploy/vrrp-notify.hadeploy-restore && mv -f /usr/local/libexec/hadeploy/vrrp-notify.hadeploy-restore /usr/local/libexec/hadeploy/vrrp-notify; else rm -f /usr/local/libexec/hadeploy/vrrp-notify; fi
+  if [ -e /var/backups/hadeploy/R1/files/etc/keepalived/hadeploy-webhook.curlrc ]; then cp -a /var/backups/hadeploy/R1/files/etc/keepalived/hadeploy-webhook.curlrc /etc/keepalived/hadeploy-webhook.curlrc.hadeploy-restore && mv -f /etc/keepalived/hadeploy-webhook.curlrc.hadeploy-restore /etc/keepalived/hadeploy-webhook.curlrc; else rm -f /etc/keepalived/hadeploy-webhook.curlrc; fi
   if [ -e /var/backups/hadeploy/R1/files/etc/keepalived/keepalived.conf ]; then cp -a /var/backups/hadeploy/R1/files/etc/keepalived/keepalived.conf /etc/keepalived/keepalived.conf.hadeploy-restore && mv -f /etc/keepalived/keepalived.conf.hadeploy-restore /etc/keepalived/keepalived.conf; else rm -f /etc/keepalived/keepalived.conf; fi
   if [ -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/keepalived-handover ]; then cp -a /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/keepalived-handover /usr/local/libexec/hadeploy/keepalived-handover.hadeploy-restore && mv -f /usr/local/libexec/hadeploy/keepalived-handover.hadeploy-restore /usr/local/libexec/hadeploy/keepalived-handover; else rm -f /usr/local/libexec/hadeploy/keepalived-handover; fi
   if [ -e /var/backups/hadeploy/R1/files/etc/systemd/system/keepalived.service.d/10-hadeploy.conf ]; then cp -a /var/backups/hadeploy/R1/files/etc/systemd/system/keepalived.service.d/10-hadeploy.conf /etc/systemd/system/keepalived.service.d/10-hadeploy.conf.hadeploy-restore && mv -f /etc/systemd/system/keepalived.service.d/10-hadeploy.conf.hadeploy-restore /etc/systemd/system/keepalived.service.d/10-hadeploy.conf; else rm -f /etc/systemd/system/keepalived.service.d/10-hadeploy.conf; fi
