@@ -64,8 +64,8 @@ type Result struct {
 	// Notified is what the new holder's notify script recorded for its
 	// MASTER transition and each configured hook ("" if the VIP never moved).
 	Notified string `json:"notified,omitempty"`
-	OK         bool          `json:"ok"`
-	Problem    string        `json:"problem,omitempty"`
+	OK       bool   `json:"ok"`
+	Problem  string `json:"problem,omitempty"`
 	// Timeline is every request and holder sample, for the HTML report;
 	// kept out of JSON, where it would be hundreds of entries per scenario.
 	Timeline Timeline `json:"-"`
