@@ -75,9 +75,15 @@ func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
 	for i, f := range sp.Files {
 		tmp := tmpPath(f.Path, i)
 		s.Line(`mkdir -p %s`, path.Dir(f.Path))
-		if f.ContentChanged {
+		switch {
+		case f.ContentChanged && f.Secret:
+			// Created private: the chmod below comes after the content.
+			s.Raw(`hadeploy_umask=$(umask); umask 077`)
 			s.WriteBase64(tmp, f.New)
-		} else {
+			s.Raw(`umask "$hadeploy_umask"`)
+		case f.ContentChanged:
+			s.WriteBase64(tmp, f.New)
+		default:
 			s.Line(`cp -p %s %s`, f.Path, tmp)
 		}
 		s.Line(`chmod %s %s && chown %s %s`, strconv.FormatUint(uint64(f.Mode), 8), tmp, f.Owner, tmp)

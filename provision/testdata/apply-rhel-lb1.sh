@@ -84,9 +84,11 @@ if [ ! -e /var/backups/hadeploy/R1/files/usr/local/libexec/hadeploy/vrrp-notify 
 fi
 sync /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 2>/dev/null; mv -f /usr/local/libexec/hadeploy/.vrrp-notify.hadeploy-new1 /usr/local/libexec/hadeploy/vrrp-notify
 mkdir -p /etc/keepalived
+hadeploy_umask=$(umask); umask 077
 base64 -d > /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 <<'HADEPLOY_EOF'
   [content elided]
 HADEPLOY_EOF
+umask "$hadeploy_umask"
 chmod 600 /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2 && chown root:root /etc/keepalived/.hadeploy-webhook.curlrc.hadeploy-new2
 if [ ! -e /var/backups/hadeploy/R1/files/etc/keepalived/hadeploy-webhook.curlrc ] && ! grep -qxF 'file /etc/keepalived/hadeploy-webhook.curlrc absent' "$R/journal"; then
   if [ -e /etc/keepalived/hadeploy-webhook.curlrc ]; then mkdir -p /var/backups/hadeploy/R1/files/etc/keepalived && cp -a /etc/keepalived/hadeploy-webhook.curlrc /var/backups/hadeploy/R1/files/etc/keepalived/hadeploy-webhook.curlrc && printf '%s %s %s\n' "$(sha256sum < /etc/keepalived/hadeploy-webhook.curlrc | cut -d' ' -f1)" "$(stat -c '%a %U:%G' /etc/keepalived/hadeploy-webhook.curlrc)" /etc/keepalived/hadeploy-webhook.curlrc >> "$R/manifest" && echo "file "/etc/keepalived/hadeploy-webhook.curlrc" backup" >> "$R/journal"; else echo "file "/etc/keepalived/hadeploy-webhook.curlrc" absent" >> "$R/journal"; fi
