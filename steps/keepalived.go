@@ -86,6 +86,13 @@ const (
 	webhookRetry        = 30 * time.Second
 )
 
+// NotifyHookBound is the longest a notify hook may run before it records its
+// outcome: the script's timeout, or the webhook's tries (with 1 s and 2 s
+// back-off), plus a second of slack.
+func NotifyHookBound() time.Duration {
+	return max(notifyScriptTimeout, webhookRetry+webhookTimeout) + time.Second
+}
+
 // notifyModel renders vrrp-notify.sh.tmpl; every value is shell-quoted.
 type notifyModel struct {
 	Log, Host, Script, Timeout, Curl, Webhook, WebhookConfig string

@@ -320,10 +320,6 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	return res
 }
 
-// hookWait bounds how long the test waits for the notify hooks' lines after
-// the scenario: the webhook's curl is bounded by 10 s per try.
-const hookWait = 15 * time.Second
-
 // logOffsets is the size of the transition log on every lb but the master.
 func (f *Failover) logOffsets(ctx context.Context, master string) map[string]int64 {
 	out := map[string]int64{}
@@ -344,9 +340,11 @@ func (f *Failover) logOffsets(ctx context.Context, master string) map[string]int
 }
 
 // notified reads what host's notify script appended to its transition log
-// since offset, waiting up to hookWait for the hooks' outcomes.
+// since offset, waiting up to steps.NotifyHookBound for the hooks' outcomes.
 func (f *Failover) notified(ctx context.Context, host string, offset int64) (string, string) {
-	deadline := time.Now().Add(hookWait)
+	// Long only when a hook is slow or failing: the lines are there at once
+	// when hooks answer, since the scenario ran for seconds after the move.
+	deadline := time.Now().Add(steps.NotifyHookBound())
 	for {
 		s := &shell.Script{}
 		s.Line(`f=%s; o=%s; n=$(stat -c %%s "$f" 2>/dev/null || echo 0); [ "$n" -ge "$o" ] || o=0; tail -c +$((o+1)) "$f" 2>/dev/null; true`, steps.TransitionLog, strconv.FormatInt(offset, 10))
@@ -399,7 +397,7 @@ func NotifyVerdict(c *inventory.Cluster, host, log string) (summary, problem str
 	for _, w := range want {
 		h := hooks[w.kind]
 		if h == nil {
-			return strings.Join(parts, ", "), fmt.Sprintf("%s: the notify hook %s (%s) has not finished for the MASTER transition within %s", host, w.what, w.field, hookWait), false
+			return strings.Join(parts, ", "), fmt.Sprintf("%s: the notify hook %s (%s) has not finished for the MASTER transition within %s", host, w.what, w.field, steps.NotifyHookBound()), false
 		}
 		parts = append(parts, w.kind+" "+h.Detail)
 		if !h.HookOK() {
