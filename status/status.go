@@ -65,6 +65,9 @@ type LB struct {
 	Why        string `json:"why,omitempty"`
 	// StatsWhy says why haproxy's servers could not be read on this lb.
 	StatsWhy string `json:"stats_why,omitempty"`
+	// LastChange is the newest VRRP transition the notify script logged,
+	// "STATE at TIME", with any notify hook that failed for it ("" = none).
+	LastChange string `json:"last_change,omitempty"`
 }
 
 // Server is one server of a backend as one load balancer's haproxy sees it.
@@ -157,6 +160,8 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	s.Line(`d1=%s; d2="/proc/$pid/root"%s; rm -f "$d1" "$d2"; kill -"$sig" "$pid"`, keepalivedData, keepalivedData)
 	s.Raw(`f=; n=-1; i=0; while [ $i -lt 30 ]; do for x in "$d1" "$d2"; do if [ -z "$f" ] && [ -s "$x" ]; then f=$x; fi; done; if [ -n "$f" ]; then m=$(wc -c < "$f"); [ "$m" = "$n" ] && break; n=$m; fi; i=$((i+1)); sleep 0.1; done`)
 	s.Line(`if [ -n "$f" ]; then awk -v inst=%s %s "$f"; rm -f "$f"; else echo '==vrrp unknown keepalived wrote no data dump within 3s'; fi; fi`, steps.VRRPInstance(c), vrrpAwk)
+	// The newest transition and its hooks' outcomes (a few lines after it).
+	s.Line(`tail -n 20 %s 2>/dev/null | sed 's/^/==trans /'`, steps.TransitionLog)
 	sock := steps.StatsSocket(family)
 	s.Line(`if [ ! -S %s ]; then echo '==stats unknown no stats socket (is haproxy running?)'; elif out=$(echo 'show stat' | timeout 3 socat stdio %s 2>&1); then printf '%%s\n' "$out" | awk -F, %s; echo '==stats ok'; else printf '==stats unknown %%s\n' "$(printf '%%s' "$out" | head -n 1)"; fi`,
 		sock, "UNIX-CONNECT:"+sock, statAwk)
@@ -175,6 +180,7 @@ type hostOut struct {
 	why      string
 	stats    string // "ok" or Unknown + why
 	servers  []Server
+	trans    []string // transition log lines
 }
 
 // Parse reads Program's output.
@@ -212,9 +218,34 @@ func parse(out string) hostOut {
 			o.servers = append(o.servers, Server{Backend: f[0], Server: f[1], Sessions: n, Status: strings.TrimSpace(f[3])})
 		case "==stats":
 			o.stats = rest
+		case "==trans":
+			o.trans = append(o.trans, rest)
 		}
 	}
 	return o
+}
+
+// lastChange says when the newest transition happened and names each hook
+// that failed for it.
+func lastChange(lines []string) string {
+	tr := steps.ParseTransitions(strings.Join(lines, "\n"))
+	last := -1
+	for i, t := range tr {
+		if t.Kind == "transition" {
+			last = i
+		}
+	}
+	if last < 0 {
+		return ""
+	}
+	t := tr[last]
+	out := t.State + " at " + t.Time
+	for _, h := range tr[last+1:] {
+		if h.Kind != "transition" && h.State == t.State && !h.HookOK() {
+			out += ", " + h.Kind + " failed (" + h.Detail + ")"
+		}
+	}
+	return out
 }
 
 var versionRE = regexp.MustCompile(`v?([0-9]+\.[0-9]+(?:\.[0-9]+)?(?:[-+~][0-9A-Za-z.+~-]*)?)`)
@@ -274,7 +305,7 @@ func Collect(ctx context.Context, f Fleet, c *inventory.Cluster, hosts []*invent
 			continue
 		}
 		lbs = append(lbs, h)
-		lb := LB{Host: h.Name, VIP: o.vip, State: o.state, Priority: o.prio, Base: o.base, Configured: h.Priority, Why: o.why}
+		lb := LB{Host: h.Name, VIP: o.vip, State: o.state, Priority: o.prio, Base: o.base, Configured: h.Priority, Why: o.why, LastChange: lastChange(o.trans)}
 		if o.stats != "ok" {
 			lb.StatsWhy = strings.TrimSpace(strings.TrimPrefix(o.stats, Unknown))
 			if lb.StatsWhy == "" {
