@@ -85,7 +85,7 @@ func startHookReceiver(t *testing.T, c *inventory.Cluster) *hookReceiver {
 	}
 	code := inHost(t, from, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--noproxy", "*",
 		"-H", "Content-Type: application/json", "--data-binary", `{"probe":true}`, r.url)
-	if code != "204" {
+	if code = strings.TrimSpace(code); code != "204" {
 		t.Fatalf("the webhook receiver on %s answered a probe from %s with %q, want 204", on, from, code)
 	}
 	return r
