@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,21 +17,20 @@ import (
 	"github.com/hadeploy/hadeploy/steps"
 )
 
-// hookReceiver is the lab's end of vrrp.notify.webhook: socat on the host
-// whose address the URL names (an lb: the haproxy step installs socat
-// there), run as a transient systemd unit that ends by itself.
+// hookReceiver is the lab's end of vrrp.notify: socat on the lb whose
+// address the webhook URL and smtp_server name (the haproxy step installs
+// socat there), one transient systemd unit each, ending by themselves.
 type hookReceiver struct {
 	host, url, path string
 }
 
 const (
-	hookUnit    = "hadeploy-e2e-hook"
-	hookHandler = "/usr/local/sbin/hadeploy-e2e-hook"
-	hookLog     = "/root/hadeploy-e2e-hook.log"
+	hookLog = "/root/hadeploy-e2e-hook.log"
+	mailLog = "/root/hadeploy-e2e-mail.log"
 )
 
-// One request per connection on stdin: it appends "PEER PATH BODY" to the
-// log and answers 204. Every read is bounded; socat -T bounds the rest.
+// One HTTP request per connection on stdin: it appends "PEER PATH BODY" to
+// the log and answers 204. Every read is bounded; socat -T bounds the rest.
 const hookHandlerScript = `#!/bin/bash
 IFS= read -r -t 5 req || exit 0
 read -r method path proto <<<"${req%$'\r'}"
@@ -45,14 +45,62 @@ printf '%s %s %s\n' "${SOCAT_PEERADDR:-?}" "$path" "$body" >> ` + hookLog + `
 printf 'HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
 `
 
-// startHookReceiver starts the receiver for the inventory's webhook and
-// proves it answers (a probe POST from another lb, with curl, which apply
-// installed because a webhook is configured) before anything relies on it.
+// One SMTP session per connection, the dialogue keepalived's mailer needs
+// (220, 250 to HELO/MAIL/RCPT, 354 to DATA, 250 after the dot, 221): each
+// line of the message is appended to the log as "PEER LINE".
+const mailHandlerScript = `#!/bin/bash
+printf '220 e2e ESMTP\r\n'
+data=0
+while IFS= read -r -t 10 l; do
+	l=${l%$'\r'}
+	if [ "$data" = 1 ]; then
+		if [ "$l" = . ]; then data=0; printf '250 OK\r\n'; else printf '%s %s\n' "${SOCAT_PEERADDR:-?}" "$l" >> ` + mailLog + `; fi
+		continue
+	fi
+	case "${l^^}" in
+	HELO*|EHLO*|MAIL*|RCPT*|RSET*|NOOP*) printf '250 OK\r\n' ;;
+	DATA*) data=1; printf '354 end with .\r\n' ;;
+	QUIT*) printf '221 bye\r\n'; exit 0 ;;
+	*) printf '500 unknown\r\n' ;;
+	esac
+done
+`
+
+// startReceiver runs handler for each connection to addr (host:port) on
+// the lab host on, as a transient unit, and waits until it listens.
+func startReceiver(t *testing.T, on, unit, addr, handler, log string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := "/usr/local/sbin/" + unit
+	inHost(t, on, "sh", "-c", "systemctl stop "+unit+" 2>/dev/null; systemctl reset-failed "+unit+" 2>/dev/null; rm -f "+log+
+		"; printf %s "+shell.Quote(handler)+" > "+bin+" && chmod 755 "+bin+
+		" && systemd-run --quiet --unit="+unit+" --property=RuntimeMaxSec=600 /usr/bin/socat -T 10 TCP-LISTEN:"+port+",bind="+host+",reuseaddr,fork EXEC:"+bin)
+	t.Cleanup(func() { lab.Exec(context.Background(), on, "systemctl", "stop", unit) })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ := lab.Exec(context.Background(), on, "sh", "-c", "ss -Hltn "+shell.Quote("sport = :"+port))
+		if strings.Contains(string(out), addr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			st, _ := lab.Exec(context.Background(), on, "systemctl", "status", "--no-pager", unit)
+			t.Fatalf("the receiver %s does not listen on %s:%s:\n%s", unit, on, addr, st)
+		}
+	}
+}
+
+// startHookReceiver starts the receivers for the inventory's webhook and
+// smtp_server, and proves the webhook's answers (a probe POST from another
+// lb, with the curl apply installed because a webhook is configured) before
+// anything relies on it.
 func startHookReceiver(t *testing.T, c *inventory.Cluster) *hookReceiver {
 	t.Helper()
-	u, err := url.Parse(c.VRRP.Notify.Webhook)
-	if err != nil || u.Scheme != "http" {
-		t.Fatalf("the lab inventory's vrrp.notify.webhook must be an http URL on a lab host")
+	n := c.VRRP.Notify
+	u, err := url.Parse(n.Webhook)
+	if err != nil || u.Scheme != "http" || len(n.Email) == 0 || n.SMTPHost != u.Hostname() {
+		t.Fatalf("the lab inventory's vrrp.notify must have an http webhook and an smtp_server on the same lab host")
 	}
 	var on, from string
 	for _, h := range c.HostsWithRole(inventory.RoleLB) {
@@ -65,24 +113,9 @@ func startHookReceiver(t *testing.T, c *inventory.Cluster) *hookReceiver {
 	if on == "" || from == "" {
 		t.Fatalf("the webhook's host %s is not one of the lab's lbs", u.Hostname())
 	}
-	r := &hookReceiver{host: on, url: c.VRRP.Notify.Webhook, path: u.RequestURI()}
-	listen := "TCP-LISTEN:" + u.Port() + ",bind=" + u.Hostname() + ",reuseaddr,fork"
-	inHost(t, on, "sh", "-c", "systemctl stop "+hookUnit+" 2>/dev/null; systemctl reset-failed "+hookUnit+" 2>/dev/null; rm -f "+hookLog+
-		"; printf %s "+shell.Quote(hookHandlerScript)+" > "+hookHandler+" && chmod 755 "+hookHandler+
-		" && systemd-run --quiet --unit="+hookUnit+" --property=RuntimeMaxSec=600 /usr/bin/socat -T 10 "+listen+" EXEC:"+hookHandler)
-	t.Cleanup(func() { lab.Exec(context.Background(), on, "systemctl", "stop", hookUnit) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, _ := lab.Exec(context.Background(), on, "sh", "-c", "ss -Hltn "+shell.Quote("sport = :"+u.Port()))
-		if strings.Contains(string(out), net.JoinHostPort(u.Hostname(), u.Port())) {
-			break
-		}
-		if time.Now().After(deadline) {
-			st, _ := lab.Exec(context.Background(), on, "systemctl", "status", "--no-pager", hookUnit)
-			t.Fatalf("the webhook receiver does not listen on %s:%s:\n%s", on, u.Port(), st)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r := &hookReceiver{host: on, url: n.Webhook, path: u.RequestURI()}
+	startReceiver(t, on, "hadeploy-e2e-hook", u.Host, hookHandlerScript, hookLog)
+	startReceiver(t, on, "hadeploy-e2e-mail", net.JoinHostPort(n.SMTPHost, strconv.Itoa(n.SMTPPort)), mailHandlerScript, mailLog)
 	code := inHost(t, from, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--noproxy", "*",
 		"-H", "Content-Type: application/json", "--data-binary", `{"probe":true}`, r.url)
 	if code = strings.TrimSpace(code); code != "204" {
@@ -158,6 +191,29 @@ func checkHookFired(t *testing.T, c *inventory.Cluster, hook *hookReceiver, r re
 	for holder, n := range want {
 		if got[holder] < n {
 			t.Errorf("the webhook got %d MASTER POSTs from %s, want at least %d (one per scenario it took the VIP in); all MASTER POSTs: %v", got[holder], holder, n, got)
+		}
+	}
+	// keepalived's own mail (smtp_alert): a "... VI_47 - Entering MASTER
+	// state" subject from each new holder's address. keepalived sends it in
+	// its event loop right at the transition; allow it a few seconds.
+	inst := steps.VRRPInstance(c)
+	for holder, n := range want {
+		addr := c.Host(holder).Address
+		mails := 0
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+			mails = 0
+			for _, l := range strings.Split(inHost(t, hook.host, "sh", "-c", "cat "+mailLog+" 2>/dev/null; true"), "\n") {
+				if strings.HasPrefix(l, addr+" Subject:") && strings.Contains(l, inst) && strings.Contains(l, "MASTER") {
+					mails++
+				}
+			}
+			if mails >= n || time.Now().After(deadline) {
+				break
+			}
+		}
+		if mails < n {
+			log := inHost(t, hook.host, "sh", "-c", "tail -n 30 "+mailLog+" 2>/dev/null; true")
+			t.Errorf("keepalived mailed %d MASTER alerts from %s, want at least %d; the SMTP receiver's log ends:\n%s", mails, holder, n, log)
 		}
 	}
 }
