@@ -64,6 +64,7 @@ type scenarioPage struct {
 	Failed, Requests            int
 	OK                          bool
 	Problem                     string
+	Notified                    string // what the new holder's notify hooks recorded
 
 	// Geometry, all in the svg's pixels.
 	Width, Height, PlotLeft, PlotWidth, PlotRight   int
@@ -119,7 +120,7 @@ func scenarioView(r Result) scenarioPage {
 	sp := scenarioPage{
 		ID: r.ID, Name: r.Scenario, FromTo: r.Master + " → " + orDash(r.NewHolder),
 		Moved: secs(r.Moved), Bound: secs(r.Bound), FailBack: secs(r.FailBack), Gap: secs(r.LongestGap),
-		Failed: r.Failed, Requests: r.Requests, OK: r.OK, Problem: r.Problem,
+		Failed: r.Failed, Requests: r.Requests, OK: r.OK, Problem: r.Problem, Notified: orDash(r.Notified),
 		Width: svgWidth, PlotLeft: plotLeft, PlotWidth: plotWidth, PlotRight: plotLeft + plotWidth,
 		LabelY: labelTop, MarkOKY: reqTop, MarkFailY: reqTop + markHeight + laneGap, MarkH: markHeight, MarkW: markWidth, BandH: bandHeight,
 		FailX: px(x(tl.Fail)), StartX: px(x(tl.Start)), HasStart: tl.Start > tl.Fail,
@@ -341,6 +342,7 @@ text.start { fill: #6a3d9a; font-weight: 600; stroke: none; }
 <li><span class="k">fail-back</span><b>{{.FailBack}}</b></li>
 <li><span class="k">longest gap</span><b>{{.Gap}}</b></li>
 <li><span class="k">failed/requests</span><b>{{.Failed}}/{{.Requests}}</b></li>
+<li><span class="k">notified</span><b>{{.Notified}}</b></li>
 <li><span class="k">result</span>{{template "result" .}}</li>
 </ul>
 </section>
