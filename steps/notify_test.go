@@ -62,7 +62,7 @@ func TestGoldenNotify(t *testing.T) {
 			t.Errorf("%s: the notify script's validation does not check the operator's script: %q", fam, v)
 		}
 		pk := strings.Join(d.Packages, " ")
-		if want := map[string]string{"debian": "keepalived curl", "rhel": "keepalived"}[fam]; pk != want {
+		if want := map[string]string{"debian": "keepalived curl", "debian13": "keepalived curl", "rhel": "keepalived"}[fam]; pk != want {
 			t.Errorf("%s: packages %q, want %q", fam, pk, want)
 		}
 	}
