@@ -49,11 +49,20 @@ ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=` +
 `
 }
 
-func (b *bench) ansiblePhase(ctx context.Context) error {
+const (
+	toolHadeploy = "hadeploy"
+	toolAnsible  = "ansible"
+	toolMitogen  = "ansible+mitogen"
+)
+
+// ansiblePhase boots the 4-host lab fresh and runs bench/ansible/site.yml on
+// it: once cold, reps times as a no-op. tool is toolAnsible (the default
+// linear strategy) or toolMitogen (strategy mitogen_linear, everything else
+// the same).
+func (b *bench) ansiblePhase(ctx context.Context, tool string) error {
 	ap, err := exec.LookPath("ansible-playbook")
 	if err != nil {
-		b.note("ansible-playbook not found (apt-get install -y ansible-core): Ansible comparison skipped")
-		return nil
+		return errors.New("ansible-playbook not found (apt-get install -y ansible-core)")
 	}
 	c, err := inventory.Load(labInventory)
 	if err != nil {
@@ -69,74 +78,79 @@ func (b *bench) ansiblePhase(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(dir, "ansible.cfg"), []byte(ansibleConfig(filepath.Join(b.tmp, "ansible-local"))), 0o644); err != nil {
 		return err
 	}
-	var names []string
-	for _, h := range c.Hosts {
-		names = append(names, h.Name)
-	}
-	if err := b.labUp(ctx, specOf(c)); err != nil {
+	if err := b.labUpPython(ctx, c); err != nil {
 		return err
 	}
-	if err := python3(ctx, names); err != nil {
-		return err
-	}
-	run := func(i int, log string) (time.Duration, string, error) {
+	prefix := map[string]string{toolAnsible: "", toolMitogen: "mitogen-"}[tool]
+	run := func(i int, log string) (time.Duration, cpuUse, string, error) {
 		ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, ap, "site.yml")
 		cmd.Dir = dir
-		abs, _ := filepath.Abs(filepath.Join(dir, "ansible.cfg"))
-		// A fresh ControlPath directory per run: every run starts with new
-		// SSH connections, as every hadeploy run does.
-		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+abs, "ANSIBLE_NOCOLOR=1", "HOME="+b.home,
-			"ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(b.tmp, fmt.Sprintf("cp%d", i)))
+		cmd.Env = ansibleEnv(dir, tool, b.home, filepath.Join(b.tmp, fmt.Sprintf("%scp%d", prefix, i)))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		t0 := time.Now()
 		err := cmd.Run()
 		took := time.Since(t0)
-		_ = os.WriteFile(filepath.Join(dir, log), out.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(dir, prefix+log), out.Bytes(), 0o644)
 		if err != nil {
-			return took, out.String(), fmt.Errorf("ansible-playbook: %v\n%s", err, tailStr(out.String()))
+			return took, cpuUse{}, out.String(), fmt.Errorf("ansible-playbook (%s): %v\n%s", tool, err, tailStr(out.String()))
 		}
-		return took, out.String(), nil
+		return took, cpuOf(cmd.ProcessState), out.String(), nil
 	}
-	logf("ansible cold playbook")
-	took, out, err := run(0, "cold.log")
+	logf("%s cold playbook", tool)
+	took, cpu, out, err := run(0, "cold.log")
 	if err != nil {
 		return err
 	}
-	ch, tasks, failed, hosts := recap(out)
-	b.add(Row{Tool: "ansible", Op: "cold playbook", Hosts: hosts, WallMS: []int64{took.Milliseconds()}, TasksHost: tasks, Changes: ch, Note: failNote(failed)})
-	row := Row{Tool: "ansible", Op: "no-op playbook"}
+	row := Row{Tool: tool, Op: "cold playbook"}
+	row.addRun(took, cpu)
+	row.Changes, row.TasksHost, row.Hosts = recapRow(out)
+	b.add(row)
+	row = Row{Tool: tool, Op: "no-op playbook"}
 	for i := 1; i <= b.reps; i++ {
-		took, out, err := run(i, "noop.log")
+		took, cpu, out, err := run(i, "noop.log")
 		if err != nil {
 			return err
 		}
-		ch, tasks, failed, hosts := recap(out)
-		row.WallMS = append(row.WallMS, took.Milliseconds())
+		ch, tasks, hosts := recapRow(out)
+		row.addRun(took, cpu)
 		row.Hosts, row.TasksHost, row.Changes = hosts, tasks, row.Changes+ch
-		row.Note = failNote(failed)
 	}
 	b.add(row)
 	// Same end state? hadeploy's plan on the hosts Ansible configured.
-	r, err := b.hadeploy(ctx, "plan", labInventory)
+	r, err := b.hadeploy(ctx, 5*time.Minute, "plan", labInventory)
 	if err != nil {
 		return err
 	}
 	switch r.code {
 	case 0:
-		b.note("equivalence: after the Ansible cold run, `hadeploy plan` finds nothing to change (same packages, files, modes, services)")
+		b.note("equivalence: after the %s cold run, `hadeploy plan` finds nothing to change (same packages, files, modes, services)", tool)
 	default:
-		_ = os.WriteFile(filepath.Join(dir, "plan-after-ansible.log"), []byte(r.stdout+r.stderr), 0o644)
-		b.note("equivalence: after the Ansible cold run, `hadeploy plan` exits %d (%d change(s)); see bench/ansible/plan-after-ansible.log", r.code, r.stats.Changes)
+		log := prefix + "plan-after-ansible.log"
+		_ = os.WriteFile(filepath.Join(dir, log), []byte(r.stdout+r.stderr), 0o644)
+		b.note("equivalence: after the %s cold run, `hadeploy plan` exits %d (%d change(s)); see bench/ansible/%s", tool, r.code, r.stats.Changes, log)
 	}
 	return nil
 }
 
-func failNote(failed int) string {
-	if failed > 0 {
-		return fmt.Sprintf("%d failed/unreachable", failed)
+// ansibleEnv is ansible-playbook's environment: the bench's ansible.cfg, a
+// fresh ControlPath directory per run (every run starts with new SSH
+// connections, as every hadeploy run does), and for Mitogen its strategy.
+func ansibleEnv(dir, tool, home, controlDir string) []string {
+	abs, _ := filepath.Abs(filepath.Join(dir, "ansible.cfg"))
+	env := append(os.Environ(), "ANSIBLE_CONFIG="+abs, "ANSIBLE_NOCOLOR=1", "HOME="+home,
+		"ANSIBLE_SSH_CONTROL_PATH_DIR="+controlDir)
+	if tool == toolMitogen {
+		env = append(env, mitogenEnv()...)
 	}
-	return ""
+	return env
+}
+
+// recapRow is recap's changes, most tasks per host and host count; failed or
+// unreachable hosts make ansible-playbook exit non-zero, which run reports.
+func recapRow(out string) (changes, tasks, hosts int) {
+	changes, tasks, _, hosts = recap(out)
+	return
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hadeploy/hadeploy/e2e/lab"
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
 )
@@ -24,8 +25,14 @@ func TestScaleInventoryIsValid(t *testing.T) {
 		if len(c.Hosts) != n {
 			t.Errorf("%d hosts: inventory has %d", n, len(c.Hosts))
 		}
-		if err := scaleSpec(hosts).Validate(); err != nil {
+		spec := scaleSpec(hosts)
+		if err := spec.Validate(); err != nil {
 			t.Errorf("%d hosts: lab spec: %v", n, err)
+		}
+		for _, h := range spec.Hosts {
+			if r := spec.ReleaseOf(h); r != lab.DefaultRelease {
+				t.Errorf("%d hosts: %s boots %s, want %s", n, h.Name, r, lab.DefaultRelease)
+			}
 		}
 	}
 	hosts, _ := scaleHosts(32)
@@ -114,7 +121,7 @@ func TestTableAndTargets(t *testing.T) {
 			break
 		}
 	}
-	ts := targets(rows)
+	ts := targets(rows, nil)
 	met := map[string]string{}
 	for _, tg := range ts {
 		v := "nil"

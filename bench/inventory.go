@@ -14,9 +14,13 @@ type scaleHost struct {
 	LB            bool
 }
 
+// scaleVIP is the scale cluster's VIP; no host may take its address.
+const scaleVIP = "10.213.47.100"
+
 // scaleHosts is the host list of an n-host scale cluster: n-2 web hosts at
-// 10.213.47.31 upwards (web01, web02, …) and the lab's two load balancers
-// lb1 (.21) and lb2 (.22). n must be at least 3 and at most 2+200.
+// 10.213.47.31 upwards (web01, web02, …, skipping the VIP .100) and the
+// lab's two load balancers lb1 (.21) and lb2 (.22). n must be at least 3
+// and at most 2+200.
 func scaleHosts(n int) ([]scaleHost, error) {
 	if n < 3 || n > 202 {
 		return nil, fmt.Errorf("scale: %d hosts: want 3..202 (at least one web host and two load balancers)", n)
@@ -24,7 +28,11 @@ func scaleHosts(n int) ([]scaleHost, error) {
 	base := netip.MustParseAddr("10.213.47.31")
 	var out []scaleHost
 	a := base
+	vip := netip.MustParseAddr(scaleVIP)
 	for i := 1; i <= n-2; i++ {
+		if a == vip {
+			a = a.Next()
+		}
 		out = append(out, scaleHost{Name: fmt.Sprintf("web%02d", i), Address: a.String()})
 		a = a.Next()
 	}
@@ -34,9 +42,10 @@ func scaleHosts(n int) ([]scaleHost, error) {
 	return out, nil
 }
 
-// scaleSpec is the lab spec booting hosts.
+// scaleSpec is the lab spec booting hosts, all on the lab's default release
+// (named, so runs stay comparable whatever else the lab learns to boot).
 func scaleSpec(hosts []scaleHost) lab.Spec {
-	s := lab.Spec{Subnet: lab.DefaultSubnet}
+	s := lab.Spec{Subnet: lab.DefaultSubnet, Release: lab.DefaultRelease}
 	for _, h := range hosts {
 		s.Hosts = append(s.Hosts, lab.HostSpec{Name: h.Name, Address: h.Address})
 	}
@@ -66,7 +75,7 @@ hosts:
 			b.WriteString("    roles: [web]\n")
 		}
 	}
-	b.WriteString(`vip: 10.213.47.100/24
+	b.WriteString(`vip: ` + scaleVIP + `/24
 vrrp:
   virtual_router_id: 47
   advert_int: 1

@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hadeploy/hadeploy/events"
 )
 
 // Row is one measured operation.
 type Row struct {
-	Tool      string  `json:"tool"`      // hadeploy or ansible
+	Tool      string  `json:"tool"`      // hadeploy, ansible or ansible+mitogen
 	Op        string  `json:"operation"` // e.g. "no-op apply"
 	Hosts     int     `json:"hosts"`
 	WallMS    []int64 `json:"wall_ms"`        // one per repetition
@@ -28,6 +23,48 @@ type Row struct {
 	Changes   int     `json:"changes"`
 	Exit      int     `json:"exit"`
 	Note      string  `json:"note,omitempty"`
+	// CPU of the tool's process on the operator's machine, user + sys, one
+	// per repetition (Ansible: with the workers and ssh clients it reaped).
+	CPUMS      []float64 `json:"cpu_ms,omitempty"`
+	CPUUserMS  []float64 `json:"cpu_user_ms,omitempty"`
+	CPUSysMS   []float64 `json:"cpu_sys_ms,omitempty"`
+	CPUMedian  float64   `json:"cpu_median_ms,omitempty"`
+	CPUPerHost float64   `json:"cpu_ms_per_host,omitempty"` // CPUMedian / Hosts
+	MaxRSSMB   float64   `json:"max_rss_mb,omitempty"`      // largest over the repetitions
+	MirrorMB   float64   `json:"apt_cache_mirror_mb,omitempty"`
+	ServedMB   float64   `json:"apt_cache_served_mb,omitempty"`
+}
+
+// addRun records one repetition's wall time and CPU.
+func (r *Row) addRun(took time.Duration, c cpuUse) {
+	r.WallMS = append(r.WallMS, took.Milliseconds())
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	r.CPUUserMS = append(r.CPUUserMS, ms(c.User))
+	r.CPUSysMS = append(r.CPUSysMS, ms(c.Sys))
+	r.CPUMS = append(r.CPUMS, ms(c.User+c.Sys))
+	r.MaxRSSMB = max(r.MaxRSSMB, float64(c.MaxRSSKB)/1024)
+}
+
+// finish computes the medians once the repetitions are in.
+func (r *Row) finish() {
+	r.Median = median(r.WallMS)
+	r.CPUMedian = medianF(r.CPUMS)
+	r.CPUPerHost = 0
+	if r.Hosts > 0 {
+		r.CPUPerHost = r.CPUMedian / float64(r.Hosts)
+	}
+}
+
+func medianF(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func median(v []int64) int64 {
@@ -42,80 +79,22 @@ func median(v []int64) int64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// parseEvents reads hadeploy's --output json lines.
-func parseEvents(stdout string) []events.Event {
-	var out []events.Event
-	sc := bufio.NewScanner(strings.NewReader(stdout))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var e events.Event
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type != "" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// runStats is what one hadeploy invocation's events say.
-type runStats struct {
-	RTMax   int64
-	RTMean  float64
-	PkgMS   int64 // longest packages step (hosts install in parallel)
-	Changes int
-	Hosts   int
-	Found   bool // a summary was found
-}
-
-func statsOf(evs []events.Event) runStats {
-	var s runStats
-	for _, e := range evs {
-		if e.Type == events.EvStep && e.Step == "packages" && e.DurationMS > s.PkgMS {
-			s.PkgMS = e.DurationMS
-		}
-	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		sum := evs[i].Summary
-		if evs[i].Type != events.EvSummary || sum == nil {
-			continue
-		}
-		s.Found = true
-		s.Changes = sum.Changes
-		s.Hosts = len(sum.Hosts)
-		var tot int64
-		for _, h := range sum.Hosts {
-			tot += h.RoundTrips
-			s.RTMax = max(s.RTMax, h.RoundTrips)
-		}
-		if len(sum.Hosts) > 0 {
-			s.RTMean = float64(tot) / float64(len(sum.Hosts))
-		}
-		break
-	}
-	return s
-}
-
-// recapLine matches one host line of Ansible's PLAY RECAP.
-var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)`)
-
-// recap sums Ansible's PLAY RECAP: changed tasks over all hosts, the most
-// tasks any host ran (ok, which includes changed, plus skipped and failed),
-// and failures (failed + unreachable).
-func recap(out string) (changed, tasksMax, failed, hosts int) {
-	for _, m := range recapLine.FindAllStringSubmatch(out, -1) {
-		n := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
-		hosts++
-		changed += n(3)
-		failed += n(4) + n(5)
-		tasksMax = max(tasksMax, n(2)+n(5)+n(6))
-	}
-	return
-}
-
 func secs(ms int64) string { return fmt.Sprintf("%.2f s", float64(ms)/1000) }
+
+// msStr is a CPU time in milliseconds, "-" when not measured.
+func msStr(ms float64) string {
+	if ms <= 0 {
+		return "-"
+	}
+	if ms >= 10000 {
+		return secs(int64(ms))
+	}
+	return fmt.Sprintf("%.0f ms", ms)
+}
 
 // table renders rows as a Markdown table (also readable in a terminal).
 func table(rows []Row) string {
-	head := []string{"tool", "operation", "hosts", "wall (median)", "runs", "round trips/host (max / mean)", "packages", "own time", "changes", "note"}
+	head := []string{"tool", "operation", "hosts", "wall (median)", "CPU user+sys (median)", "CPU/host", "runs", "round trips/host (max / mean)", "packages", "own time", "changes", "note"}
 	lines := [][]string{head}
 	for _, r := range rows {
 		rt := "-"
@@ -128,7 +107,11 @@ func table(rows []Row) string {
 		if r.PkgMS > 0 {
 			pkg, own = secs(r.PkgMS), secs(r.OwnMS)
 		}
-		lines = append(lines, []string{r.Tool, r.Op, strconv.Itoa(r.Hosts), secs(r.Median), strconv.Itoa(len(r.WallMS)), rt, pkg, own, strconv.Itoa(r.Changes), r.Note})
+		perHost := "-"
+		if r.CPUPerHost > 0 {
+			perHost = fmt.Sprintf("%.1f ms", r.CPUPerHost)
+		}
+		lines = append(lines, []string{r.Tool, r.Op, strconv.Itoa(r.Hosts), secs(r.Median), msStr(r.CPUMedian), perHost, strconv.Itoa(len(r.WallMS)), rt, pkg, own, strconv.Itoa(r.Changes), r.Note})
 	}
 	w := make([]int, len(head))
 	for _, l := range lines {
@@ -154,7 +137,7 @@ func table(rows []Row) string {
 	return b.String()
 }
 
-// Target is one goal of issue 8 and how the run did against it.
+// Target is one goal of issues 8 and 20 and how the run did against it.
 type Target struct {
 	Goal  string `json:"goal"`
 	Value string `json:"value"`
@@ -170,13 +153,25 @@ func find(rows []Row, tool, op string, hosts int) *Row {
 	return nil
 }
 
-// targets checks the rows against the issue's goals.
-func targets(rows []Row) []Target {
+// largest is the row of tool and op with the most hosts.
+func largest(rows []Row, tool, op string) *Row {
+	var best *Row
+	for i := range rows {
+		if rows[i].Tool == tool && rows[i].Op == op && (best == nil || rows[i].Hosts > best.Hosts) {
+			best = &rows[i]
+		}
+	}
+	return best
+}
+
+// targets checks the rows against the issues' goals (reported, never
+// asserted). mc says why Mitogen did not run, if it did not.
+func targets(rows []Row, mc *MitogenCheck) []Target {
 	b := func(v bool) *bool { return &v }
 	var out []Target
-	noop := find(rows, "hadeploy", "no-op apply", 4)
-	ans := find(rows, "ansible", "no-op playbook", 4)
-	cold := find(rows, "hadeploy", "cold apply", 4)
+	noop := find(rows, toolHadeploy, "no-op apply", 4)
+	ans := find(rows, toolAnsible, "no-op playbook", 4)
+	cold := find(rows, toolHadeploy, "cold apply", 4)
 	t := Target{Goal: "no-op apply, 4-host lab: ≤ 0.5 s wall"}
 	if noop != nil {
 		t.Value, t.Met = secs(noop.Median), b(noop.Median <= 500)
@@ -186,6 +181,14 @@ func targets(rows []Row) []Target {
 	if noop != nil && ans != nil && noop.Median > 0 {
 		r := float64(ans.Median) / float64(noop.Median)
 		t.Value, t.Met = fmt.Sprintf("%.1f×", r), b(r >= 20)
+	}
+	out = append(out, t)
+	t = Target{Goal: "no-op apply ≥ 10× faster than Ansible + Mitogen's no-op (4 hosts)"}
+	if mit := find(rows, toolMitogen, "no-op playbook", 4); noop != nil && mit != nil && noop.Median > 0 {
+		r := float64(mit.Median) / float64(noop.Median)
+		t.Value, t.Met = fmt.Sprintf("%.1f× (%s vs %s)", r, secs(mit.Median), secs(noop.Median)), b(r >= 10)
+	} else if mc != nil && !mc.OK {
+		t.Value = "Mitogen did not load: " + firstLine(mc.Error)
 	}
 	out = append(out, t)
 	t = Target{Goal: "no-op apply ≤ 3 round trips per host"}
@@ -200,11 +203,29 @@ func targets(rows []Row) []Target {
 	}
 	out = append(out, t)
 	t = Target{Goal: "no-op apply, 32 hosts: ≤ 2 s"}
-	if r := find(rows, "hadeploy", "no-op apply", 32); r != nil {
+	if r := find(rows, toolHadeploy, "no-op apply", 32); r != nil {
 		t.Value, t.Met = secs(r.Median), b(r.Median <= 2000)
 	}
 	out = append(out, t)
+	t = Target{Goal: "no-op apply, 100 hosts: ≤ 3 s wall"}
+	if r := find(rows, toolHadeploy, "no-op apply", 100); r != nil {
+		t.Value, t.Met = secs(r.Median), b(r.Median <= 3000)
+	}
+	out = append(out, t)
+	for _, op := range []string{"no-op plan", "no-op apply"} {
+		r := largest(rows, toolHadeploy, op)
+		t = Target{Goal: fmt.Sprintf("hadeploy CPU ≤ 10 ms per host, %s (largest host count)", op)}
+		if r != nil && r.CPUMedian > 0 {
+			t.Value, t.Met = fmt.Sprintf("%.1f ms/host (%s for %d hosts)", r.CPUPerHost, msStr(r.CPUMedian), r.Hosts), b(r.CPUPerHost <= 10)
+		}
+		out = append(out, t)
+	}
 	return out
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return l
 }
 
 func targetTable(ts []Target) string {
@@ -226,14 +247,19 @@ func targetTable(ts []Target) string {
 // ratios compares hadeploy with Ansible on the same operation.
 func ratios(rows []Row) map[string]float64 {
 	out := map[string]float64{}
-	pair := func(name, hop, aop string) {
-		h, a := find(rows, "hadeploy", hop, 4), find(rows, "ansible", aop, 4)
+	pair := func(name, tool, hop, aop string) {
+		h, a := find(rows, toolHadeploy, hop, 4), find(rows, tool, aop, 4)
 		if h != nil && a != nil && h.Median > 0 {
 			out[name] = float64(a.Median) / float64(h.Median)
 		}
+		if h != nil && a != nil && h.CPUMedian > 0 && a.CPUMedian > 0 {
+			out[name+"_cpu"] = a.CPUMedian / h.CPUMedian
+		}
 	}
-	pair("ansible_noop_over_hadeploy_noop_apply", "no-op apply", "no-op playbook")
-	pair("ansible_cold_over_hadeploy_cold_apply", "cold apply", "cold playbook")
+	pair("ansible_noop_over_hadeploy_noop_apply", toolAnsible, "no-op apply", "no-op playbook")
+	pair("ansible_cold_over_hadeploy_cold_apply", toolAnsible, "cold apply", "cold playbook")
+	pair("mitogen_noop_over_hadeploy_noop_apply", toolMitogen, "no-op apply", "no-op playbook")
+	pair("mitogen_cold_over_hadeploy_cold_apply", toolMitogen, "cold apply", "cold playbook")
 	return out
 }
 
@@ -246,26 +272,7 @@ type Results struct {
 	Ratios   map[string]float64 `json:"ratios_ansible_over_hadeploy"`
 	Targets  []Target           `json:"targets"`
 	Notes    []string           `json:"notes,omitempty"`
-}
-
-// remoteRun matches the line `hadeploy -v` prints before each remote program
-// (then comes the program, then "HOST: run: /bin/sh", the command it feeds).
-var remoteRun = regexp.MustCompile(`(?m)^(\S+): run:$`)
-
-// remotePrograms counts the remote programs `hadeploy -v` logged per host,
-// as "host=N" in order of first appearance.
-func remotePrograms(out string) string {
-	count := map[string]int{}
-	var order []string
-	for _, m := range remoteRun.FindAllStringSubmatch(out, -1) {
-		if count[m[1]] == 0 {
-			order = append(order, m[1])
-		}
-		count[m[1]]++
-	}
-	var parts []string
-	for _, h := range order {
-		parts = append(parts, fmt.Sprintf("%s=%d", h, count[h]))
-	}
-	return strings.Join(parts, " ")
+	Tools    map[string]string  `json:"tools,omitempty"`   // versions of what is compared
+	Mitogen  *MitogenCheck      `json:"mitogen,omitempty"` // does Mitogen load with this Ansible
+	Memory   []LabMemory        `json:"lab_memory,omitempty"`
 }

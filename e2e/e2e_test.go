@@ -523,6 +523,9 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("VRRP without multicast: split brain, unicast, active-active", testVRRPModes)
+
 	t.Logf("timings: %v", timings)
 	t.Logf("availability through the VIP (about 20 req/s, 1 s timeout):\n| operation | requests | failed | longest gap |\n|---|---|---|---|\n%s", strings.Join(availLog, "\n"))
+	t.Logf("failover per VRRP mode and VIP (multicast VRRP blocked):\n%s", failoverNote())
 }

@@ -152,32 +152,43 @@ func (r *hookReceiver) posts(t *testing.T) []hookPost {
 	return out
 }
 
-// checkHookFired: failover-test saw each new holder's MASTER transition and
-// its webhook answered 204; the receiver got, from each new holder's own
-// address, on the inventory's path (token included), the transition as JSON.
+// checkHookFired: failover-test saw each new holder's MASTER transition of
+// the scenario's VIP and its webhook answered 204; the receiver got, from each
+// new holder's own address, on the inventory's path (token included), the
+// transition as JSON; keepalived mailed it.
 func checkHookFired(t *testing.T, c *inventory.Cluster, hook *hookReceiver, r result) {
 	t.Helper()
-	want := map[string]int{} // new holder → scenarios it took the VIP in
+	instOf := map[string]string{} // VIP address → its vrrp_instance
+	for _, v := range c.VIPList() {
+		instOf[v.Addr()] = steps.VRRPInstance(v)
+	}
+	want := map[[2]string]int{} // {new holder, instance} → scenarios
 	for _, e := range r.events {
 		if e.Step != "failover" || e.Type != events.EvStep {
 			continue
 		}
 		n, _ := e.Data["notified"].(string)
 		holder, _ := e.Data["new_holder"].(string)
-		if holder == "" || !strings.Contains(n, holder+" MASTER") || !strings.Contains(n, "webhook http=204 exit=0") {
-			t.Errorf("%s: failover-test reports notified %q for new holder %q, want its MASTER and the webhook's 204", e.Message, n, holder)
+		vip, _ := e.Data["vip"].(string)
+		inst := instOf[vip]
+		if holder == "" || inst == "" || !strings.Contains(n, holder+" MASTER") || !strings.Contains(n, "webhook http=204 exit=0") {
+			t.Errorf("%s (VIP %s): failover-test reports notified %q for new holder %q, want its MASTER and the webhook's 204", e.Message, vip, n, holder)
 			continue
 		}
-		want[holder]++
+		want[[2]string{holder, inst}]++
 	}
 	if len(want) == 0 {
 		t.Fatal("failover-test reported no scenario")
 	}
-	got := map[string]int{}
+	got := map[[2]string]int{}
 	for _, p := range hook.posts(t) {
 		h := c.Host(p.Body.Host)
+		known := false
+		for _, in := range instOf {
+			known = known || in == p.Body.Instance
+		}
 		// Any state (FAULT may carry priority 0); MASTER has a real priority.
-		if h == nil || p.Peer != h.Address || p.Path != hook.path || p.Body.Instance != steps.VRRPInstance(c) || (p.Body.State == "MASTER" && p.Body.Priority < 1) {
+		if h == nil || p.Peer != h.Address || p.Path != hook.path || !known || (p.Body.State == "MASTER" && p.Body.Priority < 1) {
 			t.Errorf("unexpected POST: %+v", p)
 			continue
 		}
@@ -185,25 +196,24 @@ func checkHookFired(t *testing.T, c *inventory.Cluster, hook *hookReceiver, r re
 			t.Errorf("POST with a bad time: %+v", p)
 		}
 		if p.Body.State == "MASTER" {
-			got[p.Body.Host]++
+			got[[2]string{p.Body.Host, p.Body.Instance}]++
 		}
 	}
-	for holder, n := range want {
-		if got[holder] < n {
-			t.Errorf("the webhook got %d MASTER POSTs from %s, want at least %d (one per scenario it took the VIP in); all MASTER POSTs: %v", got[holder], holder, n, got)
+	for k, n := range want {
+		if got[k] < n {
+			t.Errorf("the webhook got %d MASTER POSTs of %s from %s, want at least %d (one per scenario); all MASTER POSTs: %v", got[k], k[1], k[0], n, got)
 		}
 	}
-	// keepalived's own mail (smtp_alert): a "... VI_47 - Entering MASTER
-	// state" subject from each new holder's address. keepalived sends it in
-	// its event loop right at the transition; allow it a few seconds.
-	inst := steps.VRRPInstance(c)
-	for holder, n := range want {
-		addr := c.Host(holder).Address
+	// keepalived's own mail (smtp_alert): a "[lb2] VRRP Instance VI_47 -
+	// Entering MASTER state" subject from each new holder's address. It is
+	// sent from keepalived's event loop at the transition; allow a few seconds.
+	for k, n := range want {
+		addr := c.Host(k[0]).Address
 		mails := 0
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 			mails = 0
 			for _, l := range strings.Split(inHost(t, hook.host, "sh", "-c", "cat "+mailLog+" 2>/dev/null; true"), "\n") {
-				if strings.HasPrefix(l, addr+" Subject:") && strings.Contains(l, inst) && strings.Contains(l, "MASTER") {
+				if strings.HasPrefix(l, addr+" Subject:") && strings.Contains(l, " "+k[1]+" ") && strings.Contains(l, "MASTER") {
 					mails++
 				}
 			}
@@ -213,7 +223,7 @@ func checkHookFired(t *testing.T, c *inventory.Cluster, hook *hookReceiver, r re
 		}
 		if mails < n {
 			log := inHost(t, hook.host, "sh", "-c", "tail -n 30 "+mailLog+" 2>/dev/null; true")
-			t.Errorf("keepalived mailed %d MASTER alerts from %s, want at least %d; the SMTP receiver's log ends:\n%s", mails, holder, n, log)
+			t.Errorf("keepalived mailed %d MASTER alerts of %s from %s, want at least %d; the SMTP receiver's log ends:\n%s", mails, k[1], k[0], n, log)
 		}
 	}
 }

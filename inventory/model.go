@@ -5,6 +5,7 @@ package inventory
 
 import (
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 )
@@ -23,8 +24,14 @@ type Cluster struct {
 	Name  string  `yaml:"name"`
 	SSH   SSH     `yaml:"ssh"`
 	Hosts []*Host `yaml:"hosts"`
-	// VIP is the virtual address with its prefix length, e.g. 192.168.83.111/24.
-	VIP     string  `yaml:"vip"`
+	// VIP is the virtual address with its prefix length, e.g. 192.168.83.111/24
+	// (the short form: one VIP, vrrp.virtual_router_id, master = highest priority).
+	VIP string `yaml:"vip"`
+	// VIPs is the long form: several VIPs, each its own VRRP instance with its
+	// own router id and intended master (two VIPs, each lb master of one:
+	// active-active). After validation it always holds every VIP, the short
+	// form included.
+	VIPs    []*VIP  `yaml:"vips"`
 	VRRP    VRRP    `yaml:"vrrp"`
 	Web     Web     `yaml:"web"`
 	HAProxy HAProxy `yaml:"haproxy"`
@@ -65,10 +72,31 @@ type Host struct {
 	Line int `yaml:"-"`
 }
 
+// VIP is one virtual address and the VRRP instance that carries it.
+type VIP struct {
+	// Address is the VIP with its prefix length, e.g. 10.0.0.100/24.
+	Address         string `yaml:"address"`
+	VirtualRouterID int    `yaml:"virtual_router_id"`
+	// Master names the lb host meant to hold this VIP: it gets the highest
+	// priority in this VIP's instance.
+	Master string `yaml:"master"`
+
+	Line int `yaml:"-"`
+	// Derived after validation.
+	Prefix netip.Prefix `yaml:"-"`
+}
+
+// Addr is the VIP without prefix.
+func (v *VIP) Addr() string { return v.Prefix.Addr().String() }
+
 // VRRP configures keepalived.
 type VRRP struct {
+	// VirtualRouterID is the short form's router id (with vip).
 	VirtualRouterID int `yaml:"virtual_router_id"`
-	AdvertInt       int `yaml:"advert_int"`
+	// Unicast sends adverts to the other lbs' addresses instead of the
+	// multicast group (clouds and switched networks that drop multicast).
+	Unicast   bool `yaml:"unicast"`
+	AdvertInt int  `yaml:"advert_int"`
 	// AuthPass is the VRRP PASS authentication (1..8 printable ASCII). Secret.
 	AuthPass string `yaml:"auth_pass" secret:"true"`
 	// CheckWeight is subtracted from a node's priority while its haproxy is down.
@@ -252,8 +280,64 @@ func (c *Cluster) Master() *Host {
 	return m
 }
 
-// VIPAddr is the VIP without prefix.
+// VIPAddr is the first VIP without prefix.
 func (c *Cluster) VIPAddr() string { return c.VIPPrefix.Addr().String() }
+
+// VIPList is every VIP: VIPs once validated; for a Cluster built by hand
+// with only the short form's fields, the one VIP they describe.
+func (c *Cluster) VIPList() []*VIP {
+	if len(c.VIPs) > 0 {
+		return c.VIPs
+	}
+	if !c.VIPPrefix.IsValid() {
+		return nil
+	}
+	v := &VIP{Address: c.VIP, VirtualRouterID: c.VRRP.VirtualRouterID, Prefix: c.VIPPrefix}
+	if m := c.Master(); m != nil {
+		v.Master = m.Name
+	}
+	return []*VIP{v}
+}
+
+// VIPMaster is the lb host meant to hold v.
+func (c *Cluster) VIPMaster(v *VIP) *Host {
+	if h := c.Host(v.Master); h != nil {
+		return h
+	}
+	return c.Master()
+}
+
+// VIPPriority is h's priority in v's VRRP instance. The lbs' configured
+// priorities are dealt out again per VIP: v's master gets the highest, the
+// others keep their order below it. So every instance uses the same set of
+// priorities (the failover arithmetic holds for each), and with one VIP whose
+// master is the highest-priority lb every host keeps its own priority.
+func (c *Cluster) VIPPriority(v *VIP, h *Host) int {
+	lbs := c.HostsWithRole(RoleLB)
+	m := c.VIPMaster(v)
+	if m == nil {
+		return h.Priority
+	}
+	prios := make([]int, 0, len(lbs))
+	for _, x := range lbs {
+		prios = append(prios, x.Priority)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(prios)))
+	if h.Name == m.Name {
+		return prios[0]
+	}
+	// The others by configured priority, highest first, take prios[1:].
+	rank := 1
+	for _, x := range lbs {
+		if x.Name != h.Name && x.Name != m.Name && x.Priority > h.Priority {
+			rank++
+		}
+	}
+	if rank >= len(prios) {
+		return h.Priority
+	}
+	return prios[rank]
+}
 
 // HealthMethod and HealthPath split Web.HealthCheck.
 func (c *Cluster) HealthMethod() string { m, _ := splitHealth(c.Web.HealthCheck); return m }

@@ -138,8 +138,10 @@ func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.F
 }
 
 // collect asks each step of each host (only those that change on it, when
-// changedOnly) for gates through ask, keeping one gate per name (or all,
-// when dedupe is false: Before gates are a sequence).
+// changedOnly) for gates through ask, keeping one gate per name and OK
+// message (haproxy and keepalived ask for the same VIP gate; each VIP has its
+// own, and its OK names it), or all when dedupe is false: Before gates are a
+// sequence.
 func collect(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet, changedOnly, dedupe bool, ask func(steps.Step, steps.Target) []steps.Gate) []steps.Gate {
 	var out []steps.Gate
 	seen := map[string]bool{}
@@ -149,8 +151,8 @@ func collect(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet, chang
 				continue
 			}
 			for _, g := range ask(st, steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}) {
-				if !dedupe || !seen[g.Name] {
-					seen[g.Name] = true
+				if key := g.Name + "\x00" + g.OK; !dedupe || !seen[key] {
+					seen[key] = true
 					out = append(out, g)
 				}
 			}
@@ -218,7 +220,7 @@ func split(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) (web, l
 			web = append(web, h)
 		}
 	}
-	holds := func(h *inventory.Host) bool { return f != nil && f.HoldsAddr(h.Name, c.VIPAddr()) }
+	holds := func(h *inventory.Host) bool { return f != nil && steps.HoldsAnyVIP(c, h, f) }
 	sort.SliceStable(lb, func(i, j int) bool {
 		hi, hj := holds(lb[i]), holds(lb[j])
 		if hi != hj {

@@ -41,16 +41,26 @@ type Report struct {
 	VIP     string `json:"vip"`
 	// Holders are the load balancers that hold the VIP now (one is healthy).
 	Holders []string `json:"vip_holders"`
-	LBs     []LB     `json:"lbs"`
-	Servers []Server `json:"servers"`
-	Hosts   []Host   `json:"hosts"`
+	// VIPs is every VIP with its holders, the first one included (several
+	// with vips:; each must have exactly one holder).
+	VIPs    []VIPHolders `json:"vips"`
+	LBs     []LB         `json:"lbs"`
+	Servers []Server     `json:"servers"`
+	Hosts   []Host       `json:"hosts"`
 	// Changes is what `plan` would change, over every host read (drift).
 	Changes int `json:"changes"`
 	// Problems name each host whose status program could not run.
 	Problems []string `json:"problems,omitempty"`
 }
 
-// LB is one load balancer's VRRP side.
+// VIPHolders is one VIP and the load balancers holding it now.
+type VIPHolders struct {
+	VIP     string   `json:"vip"`
+	Holders []string `json:"holders"`
+}
+
+// LB is one load balancer's VRRP side (its state and priorities are those
+// of the first VIP's instance).
 type LB struct {
 	Host string `json:"host"`
 	// VIP is "held", "free" or Unknown.
@@ -68,6 +78,20 @@ type LB struct {
 	// LastChange is the newest VRRP transition the notify script logged,
 	// "STATE at TIME", with any notify hook that failed for it ("" = none).
 	LastChange string `json:"last_change,omitempty"`
+	// Instances are the VRRP instances of the VIPs after the first (vips:).
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is one more VIP's vrrp_instance on a load balancer.
+type Instance struct {
+	Instance   string `json:"instance"`
+	VIP        string `json:"vip"`  // the address
+	Held       string `json:"held"` // "held", "free" or Unknown
+	State      string `json:"state"`
+	Priority   int    `json:"priority"`
+	Base       int    `json:"base_priority"`
+	Configured int    `json:"configured_priority"`
+	Why        string `json:"why,omitempty"`
 }
 
 // Server is one server of a backend as one load balancer's haproxy sees it.
@@ -158,10 +182,19 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	// Under PrivateTmp keepalived's /tmp is only seen through its root.
 	s.Line(`d1=%s; d2="/proc/$pid/root"%s; rm -f "$d1" "$d2"; kill -"$sig" "$pid"`, keepalivedData, keepalivedData)
 	s.Raw(`f=; n=-1; i=0; while [ $i -lt 30 ]; do for x in "$d1" "$d2"; do if [ -z "$f" ] && [ -s "$x" ]; then f=$x; fi; done; if [ -n "$f" ]; then m=$(wc -c < "$f"); [ "$m" = "$n" ] && break; n=$m; fi; i=$((i+1)); sleep 0.1; done`)
-	s.Line(`if [ -n "$f" ]; then awk -v inst=%s %s "$f"; rm -f "$f"; else echo '==vrrp unknown keepalived wrote no data dump within 3s'; fi; fi`, steps.VRRPInstance(c), vrrpAwk)
+	more := ""
+	for _, v := range extraVIPs(c) {
+		// The same program per instance, its line renamed "==vrrpn INSTANCE ...".
+		in := steps.VRRPInstance(v)
+		more += fmt.Sprintf(`awk -v inst=%s %s "$f" | sed 's/^==vrrp /==vrrpn %s /'; `, shell.Quote(in), shell.Quote(vrrpAwk), in)
+	}
+	s.Line(`if [ -n "$f" ]; then awk -v inst=%s %s "$f"; `+strings.ReplaceAll(more, "%", "%%")+`rm -f "$f"; else echo '==vrrp unknown keepalived wrote no data dump within 3s'; fi; fi`, firstInstance(c), vrrpAwk)
 	// Read right after the dump, not before its wait: a VRRP transition in
 	// between would show a state and a VIP from different moments.
 	s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vip held'; else echo '==vip free'; fi`, " "+c.VIPAddr()+"/")
+	for _, v := range extraVIPs(c) {
+		s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vipn '%s' held'; fi`, " "+v.Addr()+"/", v.Addr())
+	}
 	// The newest transition and its hooks' outcomes (a few lines after it).
 	s.Line(`tail -n 20 %s 2>/dev/null | sed 's/^/==trans /'`, steps.TransitionLog)
 	sock := steps.StatsSocket(family)
@@ -176,6 +209,8 @@ type hostOut struct {
 	ran      bool
 	versions map[string]string // program → first line ("" = not installed)
 	vip      string
+	moreVIPs map[string]bool // held, of the VIPs after the first
+	more     map[string]Instance
 	state    string
 	prio     int
 	base     int
@@ -198,6 +233,19 @@ func parse(out string) hostOut {
 			o.versions[name] = strings.TrimSpace(line)
 		case "==vip":
 			o.vip = rest
+		case "==vipn":
+			if a, st, _ := strings.Cut(rest, " "); st == "held" {
+				if o.moreVIPs == nil {
+					o.moreVIPs = map[string]bool{}
+				}
+				o.moreVIPs[a] = true
+			}
+		case "==vrrpn":
+			inst, r, _ := strings.Cut(rest, " ")
+			if o.more == nil {
+				o.more = map[string]Instance{}
+			}
+			o.more[inst] = parseInstance(r)
 		case "==vrrp":
 			f := strings.Fields(rest)
 			if len(f) > 0 && f[0] == Unknown {
@@ -227,9 +275,9 @@ func parse(out string) hostOut {
 	return o
 }
 
-// lastChange says when the newest transition happened and names each hook
-// that failed for it.
-func lastChange(lines []string) string {
+// lastChange says when the newest transition happened (of which instance,
+// when there are several) and names each hook that failed for it.
+func lastChange(lines []string, withInstance bool) string {
 	tr := steps.ParseTransitions(strings.Join(lines, "\n"))
 	last := -1
 	for i, t := range tr {
@@ -242,12 +290,32 @@ func lastChange(lines []string) string {
 	}
 	t := tr[last]
 	out := t.State + " at " + t.Time
+	if withInstance {
+		out = t.Instance + " " + out
+	}
 	for _, h := range tr[last+1:] {
-		if h.Kind != "transition" && h.State == t.State && !h.HookOK() {
+		if h.Kind != "transition" && h.Instance == t.Instance && h.State == t.State && !h.HookOK() {
 			out += ", " + h.Kind + " failed (" + h.Detail + ")"
 		}
 	}
 	return out
+}
+
+// parseInstance reads one "STATE EFFECTIVE BASE" (or "unknown WHY") line.
+func parseInstance(rest string) Instance {
+	in := Instance{State: Unknown}
+	f := strings.Fields(rest)
+	switch {
+	case len(f) > 0 && f[0] == Unknown:
+		in.Why = strings.TrimSpace(strings.TrimPrefix(rest, Unknown))
+	case len(f) != 3:
+		in.Why = "keepalived's data has no state for the instance"
+	default:
+		in.State = f[0]
+		in.Priority, _ = strconv.Atoi(f[1])
+		in.Base, _ = strconv.Atoi(f[2])
+	}
+	return in
 }
 
 var versionRE = regexp.MustCompile(`v?([0-9]+\.[0-9]+(?:\.[0-9]+)?(?:[-+~][0-9A-Za-z.+~-]*)?)`)
@@ -307,7 +375,26 @@ func Collect(ctx context.Context, f Fleet, c *inventory.Cluster, hosts []*invent
 			continue
 		}
 		lbs = append(lbs, h)
-		lb := LB{Host: h.Name, VIP: o.vip, State: o.state, Priority: o.prio, Base: o.base, Configured: h.Priority, Why: o.why, LastChange: lastChange(o.trans)}
+		lb := LB{Host: h.Name, VIP: o.vip, State: o.state, Priority: o.prio, Base: o.base, Configured: h.Priority, Why: o.why,
+			LastChange: lastChange(o.trans, len(c.VIPList()) > 1)}
+		if vs := c.VIPList(); len(vs) > 0 {
+			lb.Configured = c.VIPPriority(vs[0], h)
+		}
+		for _, v := range extraVIPs(c) {
+			in, ok := o.more[steps.VRRPInstance(v)]
+			if !ok {
+				in = Instance{State: Unknown, Why: o.why}
+			}
+			in.Instance, in.VIP, in.Configured = steps.VRRPInstance(v), v.Addr(), c.VIPPriority(v, h)
+			in.Held = "free"
+			switch {
+			case errs[i] != nil:
+				in.Held = Unknown
+			case o.moreVIPs[v.Addr()]:
+				in.Held = "held"
+			}
+			lb.Instances = append(lb.Instances, in)
+		}
 		if o.stats != "ok" {
 			lb.StatsWhy = strings.TrimSpace(strings.TrimPrefix(o.stats, Unknown))
 			if lb.StatsWhy == "" {
@@ -325,6 +412,16 @@ func Collect(ctx context.Context, f Fleet, c *inventory.Cluster, hosts []*invent
 		rep.Changes += rep.Hosts[i].Changes
 	}
 	rep.Servers = servers(c, lbs, outs, hosts)
+	rep.VIPs = []VIPHolders{{VIP: rep.VIP, Holders: rep.Holders}}
+	for _, v := range extraVIPs(c) {
+		vh := VIPHolders{VIP: v.Addr(), Holders: []string{}}
+		for i, h := range hosts {
+			if h.HasRole(inventory.RoleLB) && outs[i].moreVIPs[v.Addr()] {
+				vh.Holders = append(vh.Holders, h.Name)
+			}
+		}
+		rep.VIPs = append(rep.VIPs, vh)
+	}
 	return rep
 }
 
@@ -405,4 +502,20 @@ func servers(c *inventory.Cluster, lbs []*inventory.Host, outs []hostOut, hosts 
 		return a.LB < b.LB
 	})
 	return append(out, extra...)
+}
+
+// extraVIPs are the VIPs after the first (vips:), each reported on its own.
+func extraVIPs(c *inventory.Cluster) []*inventory.VIP {
+	if len(c.VIPList()) <= 1 {
+		return nil
+	}
+	return c.VIPList()[1:]
+}
+
+// firstInstance names the first VIP's vrrp_instance, whose state status shows.
+func firstInstance(c *inventory.Cluster) string {
+	if len(c.VIPList()) == 0 {
+		return steps.VRRPInstance(&inventory.VIP{VirtualRouterID: c.VRRP.VirtualRouterID})
+	}
+	return steps.VRRPInstance(c.VIPList()[0])
 }

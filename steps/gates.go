@@ -141,18 +141,18 @@ func routeTo(c *inventory.Cluster, h *inventory.Host) (string, bool) {
 	return "", false
 }
 
-// oneVIPHolder: exactly one load balancer holds the VIP, bounded by the
+// oneVIPHolder: exactly one load balancer holds VIP v, bounded by the
 // rendered VRRP timers (plus the tracker's rise once it must first see a
 // freshly started haproxy). The final gate also waits until VRRP has settled:
 // the holder is the lb keepalived will keep it on (see expectedHolders), so an
 // apply never ends with a preemption still to come — the VIP would move, and
 // connections in flight with it, moments after hadeploy said "done".
-func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate {
+func oneVIPHolder(c *inventory.Cluster, v *inventory.VIP, lbs []*inventory.Host, final bool) Gate {
 	bound := MasterDownBound(c) + 3*time.Second
 	if final {
 		bound += time.Duration(c.VRRP.CheckInterval*(c.VRRP.CheckRise+1)) * time.Second
 	}
-	vip := c.VIPAddr()
+	vip := v.Addr()
 	return Gate{
 		Name: "vip", Observers: lbs, Bound: bound, OK: "exactly one load balancer holds the VIP " + vip,
 		Probe: func(*inventory.Host) *shell.Script {
@@ -181,7 +181,7 @@ func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate 
 			if !final {
 				return true, ""
 			}
-			want := expectedHolders(c, out)
+			want := expectedHolders(c, v, out)
 			if len(want) == 0 || contains(want, holders[0]) {
 				return true, ""
 			}
@@ -190,12 +190,12 @@ func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate 
 	}
 }
 
-// expectedHolders are the lbs keepalived converges on (preempt is on): among
+// expectedHolders are the lbs keepalived converges on for v (preempt is on): among
 // those whose keepalived and haproxy run and that are not in FAULT (haproxy's
 // down file), the highest priority once lowered by the switchover's priority
-// file (track_file weight -1). Several on a tie; none when no lb qualifies or
+// file (track_file weight -1), v's priorities. Several on a tie; none when no lb qualifies or
 // a probe's output cannot be read.
-func expectedHolders(c *inventory.Cluster, out map[string]string) []string {
+func expectedHolders(c *inventory.Cluster, v *inventory.VIP, out map[string]string) []string {
 	best, bestPrio := []string(nil), -1
 	for _, lb := range sortedNames(out) {
 		h := c.Host(lb)
@@ -217,7 +217,7 @@ func expectedHolders(c *inventory.Cluster, out map[string]string) []string {
 		if ka != "active" || hap != "active" || down != "0" {
 			continue
 		}
-		switch p := h.Priority - n; {
+		switch p := c.VIPPriority(v, h) - n; {
 		case p > bestPrio:
 			best, bestPrio = []string{lb}, p
 		case p == bestPrio:
@@ -289,24 +289,41 @@ func (HAProxy) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
 // FinalGates: see Keepalived.
 func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalGates(t, f) }
 
+// vipServed: each VIP that was served when the run began stays served.
 func vipServed(t Target, f Fleet) []Gate {
 	var lbs []*inventory.Host
-	served := false
 	for _, h := range f.Connected() {
 		if h.HasRole(inventory.RoleLB) {
 			lbs = append(lbs, h)
-			served = served || f.HoldsAddr(h.Name, t.Cluster.VIPAddr())
 		}
 	}
-	if !served {
-		return nil
+	var out []Gate
+	for _, v := range t.Cluster.VIPList() {
+		served := false
+		for _, h := range lbs {
+			served = served || f.HoldsAddr(h.Name, v.Addr())
+		}
+		if served {
+			g := oneVIPHolder(t.Cluster, v, lbs, false)
+			g.Host = t.Host.Name
+			out = append(out, g)
+		}
 	}
-	g := oneVIPHolder(t.Cluster, lbs, false)
-	g.Host = t.Host.Name
-	return []Gate{g}
+	return out
 }
 
-// FinalGates: once load balancers changed, exactly one holds the VIP at the
+// HoldsAnyVIP reports whether lb h held one of the cluster's VIPs when the
+// run began.
+func HoldsAnyVIP(c *inventory.Cluster, h *inventory.Host, f Fleet) bool {
+	for _, v := range c.VIPList() {
+		if f.HoldsAddr(h.Name, v.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// FinalGates: once load balancers changed, exactly one holds each VIP at the
 // end, allowing the tracker's rise for a freshly started haproxy.
 func (Keepalived) FinalGates(t Target, f Fleet) []Gate {
 	var lbs []*inventory.Host
@@ -315,7 +332,11 @@ func (Keepalived) FinalGates(t Target, f Fleet) []Gate {
 			lbs = append(lbs, h)
 		}
 	}
-	return []Gate{oneVIPHolder(t.Cluster, lbs, true)}
+	var out []Gate
+	for _, v := range t.Cluster.VIPList() {
+		out = append(out, oneVIPHolder(t.Cluster, v, lbs, true))
+	}
+	return out
 }
 
 // ListenChanges reports whether the plan changes the port web host h listens

@@ -26,14 +26,9 @@ type keepalivedModel struct {
 	CheckFall       int
 	CheckRise       int
 	CheckWeight     int
-	Instance        string
-	State           string
 	Interface       string
-	VirtualRouterID int
-	Priority        int
 	AdvertInt       int
 	AuthPass        string
-	VIP             string
 	HAProxyDownFile string
 	PriorityFile    string
 	Notify          string
@@ -42,6 +37,21 @@ type keepalivedModel struct {
 	SMTPHost        string
 	SMTPPort        int
 	SMTPTimeout     int
+	// One vrrp_instance per VIP. Every instance tracks the same files: a
+	// stopped haproxy faults them all (every VIP leaves), and switchover's
+	// and the handover's priority offset lowers them all alike.
+	Instances []instanceModel
+}
+
+type instanceModel struct {
+	Instance        string
+	State           string
+	VirtualRouterID int
+	Priority        int
+	VIP             string
+	// Unicast adverts: this lb's own address and the other lbs'.
+	UnicastSrc   string
+	UnicastPeers []string
 }
 
 // Track files keepalived watches with inotify. They live in hadeploy's state
@@ -68,8 +78,11 @@ const (
 )
 
 type handoverModel struct {
-	PriorityFile, Dir, VIP, Handover string
-	WaitS, Tries, TimeoutS           int
+	PriorityFile, Dir, Handover string
+	// VIPGrep is grep -F's pattern argument(s) matching any of the VIPs in
+	// `ip -o addr` output, already quoted for the shell.
+	VIPGrep                string
+	WaitS, Tries, TimeoutS int
 }
 
 // keepalived's notify script, and the curl config that holds the webhook URL
@@ -109,23 +122,43 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		return nil, err
 	}
 	c, h := t.Cluster, t.Host
-	state := "BACKUP"
-	if m := c.Master(); m != nil && m.Name == h.Name {
-		state = "MASTER"
-	}
 	m := keepalivedModel{
 		RouterID: h.Name, Script: CheckScript,
 		CheckInterval: c.VRRP.CheckInterval, CheckFall: c.VRRP.CheckFall, CheckRise: c.VRRP.CheckRise,
 		CheckWeight: c.VRRP.CheckWeight,
-		Instance:    VRRPInstance(c),
-		State:       state, Interface: h.Interface, VirtualRouterID: c.VRRP.VirtualRouterID,
-		Priority: h.Priority, AdvertInt: c.VRRP.AdvertInt, AuthPass: c.VRRP.AuthPass,
-		VIP: c.VIPPrefix.String(), HAProxyDownFile: HAProxyDownFile, PriorityFile: PriorityFile,
+		Interface:   h.Interface, AdvertInt: c.VRRP.AdvertInt, AuthPass: c.VRRP.AuthPass,
+		HAProxyDownFile: HAProxyDownFile, PriorityFile: PriorityFile,
 		Notify: NotifyScript,
 	}
 	n := c.VRRP.Notify
 	if len(n.Email) > 0 {
 		m.Email, m.EmailFrom, m.SMTPHost, m.SMTPPort, m.SMTPTimeout = n.Email, n.EmailFrom, n.SMTPHost, n.SMTPPort, n.SMTPConnectTimeout
+	}
+	var peers []string
+	if c.VRRP.Unicast {
+		for _, o := range c.HostsWithRole(inventory.RoleLB) {
+			if o.Name != h.Name {
+				peers = append(peers, o.Address)
+			}
+		}
+	}
+	var greps []string
+	for _, v := range c.VIPList() {
+		state := "BACKUP"
+		if vm := c.VIPMaster(v); vm != nil && vm.Name == h.Name {
+			state = "MASTER"
+		}
+		in := instanceModel{Instance: VRRPInstance(v), State: state, VirtualRouterID: v.VirtualRouterID,
+			Priority: c.VIPPriority(v, h), VIP: v.Prefix.String()}
+		if c.VRRP.Unicast {
+			in.UnicastSrc, in.UnicastPeers = h.Address, peers
+		}
+		m.Instances = append(m.Instances, in)
+		greps = append(greps, shell.Quote(" "+v.Addr()+"/"))
+	}
+	vipGrep := strings.Join(greps, " ")
+	if len(greps) > 1 {
+		vipGrep = "-e " + strings.Join(greps, " -e ")
 	}
 	conf, err := render("keepalived.conf.tmpl", m)
 	if err != nil {
@@ -136,7 +169,7 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		return nil, err
 	}
 	wait := MasterDownBound(c) + time.Second
-	ho := handoverModel{PriorityFile: PriorityFile, Dir: StateDir, VIP: c.VIPAddr(), WaitS: int(wait / time.Second), Tries: int(wait / (200 * time.Millisecond)),
+	ho := handoverModel{PriorityFile: PriorityFile, Dir: StateDir, VIPGrep: vipGrep, WaitS: int(wait / time.Second), Tries: int(wait / (200 * time.Millisecond)),
 		Handover: HandoverScript, TimeoutS: int(wait/time.Second) + 10}
 	handover, err := render("keepalived-handover.sh.tmpl", ho)
 	if err != nil {
@@ -199,10 +232,10 @@ func notifyModelFor(c *inventory.Cluster, h *inventory.Host, curlrc string) noti
 	return m
 }
 
-// VRRPInstance names the cluster's vrrp_instance in keepalived.conf (and in
+// VRRPInstance names a VIP's vrrp_instance in keepalived.conf (and in
 // keepalived's data dump, which status reads).
-func VRRPInstance(c *inventory.Cluster) string {
-	return fmt.Sprintf("VI_%d", c.VRRP.VirtualRouterID)
+func VRRPInstance(v *inventory.VIP) string {
+	return fmt.Sprintf("VI_%d", v.VirtualRouterID)
 }
 
 // MasterDownBound is the longest a healthy backup should need to take the
@@ -212,16 +245,16 @@ func MasterDownBound(c *inventory.Cluster) time.Duration {
 	return time.Duration(3*c.VRRP.AdvertInt+1+1) * time.Second
 }
 
-// FaultBound is the longest a healthy backup should need to take the VIP once
-// the master says it stops (keepalived stopping, or FAULT because haproxy
-// stopped: a priority-0 advert): the best backup's skew time,
+// FaultBound is the longest a healthy backup should need to take VIP v once
+// its holder says it stops (keepalived stopping, or FAULT because haproxy
+// stopped: a priority-0 advert): the best backup's skew time in v's instance,
 // (256 − priority)/256 × advert_int, plus 1 s for the gratuitous ARP and the
 // observer's sampling.
-func FaultBound(c *inventory.Cluster, master string) time.Duration {
+func FaultBound(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
 	best := 0
 	for _, h := range c.HostsWithRole(inventory.RoleLB) {
-		if h.Name != master && h.Priority > best {
-			best = h.Priority
+		if p := c.VIPPriority(v, h); h.Name != master && p > best {
+			best = p
 		}
 	}
 	skew := time.Duration(float64(time.Second) * float64(c.VRRP.AdvertInt) * float64(256-best) / 256)

@@ -221,7 +221,7 @@ func TestDetectionBound(t *testing.T) {
 	if got := MasterDownBound(c); got != 5*time.Second {
 		t.Errorf("master-down bound = %s, want 5s", got)
 	}
-	if got := FaultBound(c, "lb1"); got != 1609*time.Millisecond {
+	if got := FaultBound(c, c.VIPList()[0], "lb1"); got != 1609*time.Millisecond {
 		t.Errorf("fault bound = %s, want 1.609s (skew of the backup, priority 100 at advert_int 1, plus 1 s)", got)
 	}
 }

@@ -9,22 +9,34 @@ import (
 	"github.com/hadeploy/hadeploy/shell"
 )
 
-// Switchover moves the VIP to load balancer to, make-before-break: every
-// other lb's priority is lowered just below to's through its priority track
-// file, so the holder keeps serving and advertising until to takes over (its
-// master-down timer, about 3 × advert_int). The files stay: the VIP does not
-// bounce back by itself; a switchover back to the highest-priority lb clears
-// every file and so restores the configured priorities.
+// Switchover moves every VIP to load balancer to, make-before-break: every
+// other lb's priority is lowered just below to's in each VIP's instance
+// through its priority track file (one file for all instances: the largest
+// offset any instance needs), so the holder keeps serving and advertising
+// until to takes over (its master-down timer, about 3 × advert_int). The
+// files stay: the VIPs do not bounce back by themselves; to nil clears every
+// file, restoring the configured priorities, so each VIP goes back to its
+// intended master (with one VIP: a switchover back to the highest-priority
+// lb does the same).
 func Switchover(c *inventory.Cluster, to *inventory.Host, lbs []*inventory.Host) []Gate {
 	lower := map[string]int{}
 	for _, h := range lbs {
-		if n := h.Priority - to.Priority + 1; h.Name != to.Name && n > 0 {
-			lower[h.Name] = n
+		for _, v := range c.VIPList() {
+			if to == nil || h.Name == to.Name {
+				continue
+			}
+			if n := c.VIPPriority(v, h) - c.VIPPriority(v, to) + 1; n > lower[h.Name] {
+				lower[h.Name] = n
+			}
 		}
 	}
+	name, highest := "", "configured priorities"
+	if to != nil {
+		name, highest = to.Name, to.Name+" highest"
+	}
 	set := Gate{
-		Name: "priorities", Host: to.Name, Observers: lbs, Bound: MasterDownBound(c),
-		OK: "priorities set: " + to.Name + " highest",
+		Name: "priorities", Host: name, Observers: lbs, Bound: MasterDownBound(c),
+		OK: "priorities set: " + highest,
 		Probe: func(lb *inventory.Host) *shell.Script {
 			s := &shell.Script{}
 			s.Line(`mkdir -p %s && printf '%%s\n' %s > %s && printf '==prio %%s\n' "$(cat %s)"`, StateDir, strconv.Itoa(lower[lb.Name]), PriorityFile, PriorityFile)
@@ -40,17 +52,25 @@ func Switchover(c *inventory.Cluster, to *inventory.Host, lbs []*inventory.Host)
 			return len(why) == 0, strings.Join(why, "; ")
 		},
 	}
-	moved := oneVIPHolder(c, lbs, false)
-	moved.Host, moved.OK = to.Name, to.Name+" holds the VIP "+c.VIPAddr()
-	onlyOne := moved.Passed
-	moved.Passed = func(out map[string]string) (bool, string) {
-		if ok, why := onlyOne(out); !ok {
-			return false, why
+	gates := []Gate{set}
+	for _, v := range c.VIPList() {
+		want := to
+		if want == nil {
+			want = c.VIPMaster(v)
 		}
-		if !strings.Contains(out[to.Name], "==holds") {
-			return false, "the VIP is still elsewhere"
+		moved := oneVIPHolder(c, v, lbs, false)
+		moved.Host, moved.OK = want.Name, want.Name+" holds the VIP "+v.Addr()
+		onlyOne := moved.Passed
+		moved.Passed = func(out map[string]string) (bool, string) {
+			if ok, why := onlyOne(out); !ok {
+				return false, why
+			}
+			if !strings.Contains(out[want.Name], "==holds") {
+				return false, "the VIP " + v.Addr() + " is still elsewhere"
+			}
+			return true, ""
 		}
-		return true, ""
+		gates = append(gates, moved)
 	}
-	return []Gate{set, moved}
+	return gates
 }

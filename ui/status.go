@@ -23,11 +23,11 @@ func (r *Renderer) Status(rep *status.Report, sink events.Sink) {
 		e.Time = now
 		sink.Emit(e)
 	}
-	emit(events.Event{Type: events.EvInfo, Step: "vip", Message: vipLine(rep), Data: map[string]any{"vip": rep.VIP, "holders": rep.Holders}})
+	emit(events.Event{Type: events.EvInfo, Step: "vip", Message: vipLine(rep), Data: map[string]any{"vip": rep.VIP, "holders": rep.Holders, "vips": rep.VIPs}})
 	for _, lb := range rep.LBs {
 		emit(events.Event{Type: events.EvInfo, Step: "vrrp", Host: lb.Host, Message: vrrpCell(lb) + ", priority " + priorityCell(lb), Data: map[string]any{
 			"state": lb.State, "priority": lb.Priority, "base_priority": lb.Base, "configured_priority": lb.Configured,
-			"vip": lb.VIP, "why": lb.Why, "stats_why": lb.StatsWhy, "last_change": lb.LastChange}})
+			"vip": lb.VIP, "why": lb.Why, "stats_why": lb.StatsWhy, "instances": lb.Instances, "last_change": lb.LastChange}})
 	}
 	for _, sv := range rep.Servers {
 		emit(events.Event{Type: events.EvInfo, Step: "server", Host: sv.LB, Message: sv.Backend + "/" + sv.Server + " " + serverCell(sv), Data: map[string]any{
@@ -66,6 +66,10 @@ func StatusText(rep *status.Report, color bool) string {
 				last = "-"
 			}
 			rows = append(rows, []string{lb.Host, vrrpCell(lb), priorityCell(lb), lb.VIP, last})
+			for _, in := range lb.Instances {
+				cell := status.LB{State: in.State, Why: in.Why, Priority: in.Priority, Configured: in.Configured}
+				rows = append(rows, []string{lb.Host + " " + in.VIP, vrrpCell(cell), priorityCell(cell), in.Held, ""})
+			}
 		}
 		b.WriteString("\n" + Table(rows, color))
 		rows = [][]string{{"backend", "server"}}
@@ -129,14 +133,26 @@ func StatusText(rep *status.Report, color bool) string {
 	return b.String()
 }
 
+// vipLine says who holds each VIP (one line part per VIP with vips:).
 func vipLine(rep *status.Report) string {
-	switch len(rep.Holders) {
-	case 0:
-		return "VIP " + rep.VIP + " held by no load balancer"
-	case 1:
-		return "VIP " + rep.VIP + " on " + rep.Holders[0]
+	if len(rep.VIPs) <= 1 {
+		return oneVIPLine(rep.VIP, rep.Holders)
 	}
-	return "VIP " + rep.VIP + " held by " + strings.Join(rep.Holders, ", ") + ": SPLIT BRAIN"
+	var parts []string
+	for _, v := range rep.VIPs {
+		parts = append(parts, oneVIPLine(v.VIP, v.Holders))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func oneVIPLine(vip string, holders []string) string {
+	switch len(holders) {
+	case 0:
+		return "VIP " + vip + " held by no load balancer"
+	case 1:
+		return "VIP " + vip + " on " + holders[0]
+	}
+	return "VIP " + vip + " held by " + strings.Join(holders, ", ") + ": SPLIT BRAIN"
 }
 
 // locks says who holds the cluster lock, once per holder.

@@ -26,16 +26,16 @@ type Scenario struct {
 }
 
 // bound is how soon the VIP must have moved, from the rendered config.
-func (sc Scenario) bound(c *inventory.Cluster, master string) time.Duration {
+func (sc Scenario) bound(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
 	if sc.Handover {
 		return steps.MasterDownBound(c) + time.Second
 	}
 	if sc.Service == "haproxy" {
 		// keepalived hears of it once systemd declares haproxy stopped,
 		// within the drop-in's TimeoutStopSec at worst.
-		return steps.FaultBound(c, master) + steps.HAProxyStopTimeout
+		return steps.FaultBound(c, v, master) + steps.HAProxyStopTimeout
 	}
-	return steps.FaultBound(c, master)
+	return steps.FaultBound(c, v, master)
 }
 
 // Scenarios: keepalived stopping (it hands the VIP over first, then stops),
@@ -49,7 +49,9 @@ var Scenarios = []Scenario{
 
 // Result is one scenario's measurements.
 type Result struct {
-	ID         string        `json:"id"`
+	ID string `json:"id"`
+	// VIP is the address this scenario measured (its holder was failed).
+	VIP        string        `json:"vip"`
 	Scenario   string        `json:"scenario"`
 	Master     string        `json:"master"`
 	NewHolder  string        `json:"new_holder"`
@@ -110,34 +112,95 @@ type sample struct {
 	holders []string
 }
 
-// Run performs every scenario and always restores the master's services.
+// Run performs every scenario for each VIP, failing that VIP's holder, and
+// always restores the master's services. Every VIP is watched throughout:
+// after a move none may be left on the failed lb, and at the end each is back
+// where it started.
 func (f *Failover) Run(ctx context.Context) ([]Result, error) {
 	c := f.Cluster
-	holders, err := vipHolders(ctx, f.Runner, f.Cluster)
-	if err != nil {
-		return nil, err
-	}
-	if len(holders) != 1 {
-		return nil, fmt.Errorf("before the test exactly one lb must hold the VIP %s; holders: %v (run verify)", c.VIPAddr(), holders)
-	}
-	master := holders[0]
 	if len(c.HostsWithRole(inventory.RoleLB)) < 2 {
 		return nil, fmt.Errorf("failover needs two or more load balancers")
 	}
+	start, err := f.holdersNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range c.VIPList() {
+		if h := start[v.Addr()]; len(h) != 1 {
+			return nil, fmt.Errorf("before the test exactly one lb must hold the VIP %s; holders: %v (run verify)", v.Addr(), h)
+		}
+	}
 	var out []Result
-	for _, sc := range Scenarios {
-		r := f.scenario(ctx, sc, master)
-		out = append(out, r)
-		if ctx.Err() != nil {
-			return out, ctx.Err()
+	for _, v := range c.VIPList() {
+		for _, sc := range Scenarios {
+			r := f.scenario(ctx, sc, v, start[v.Addr()][0], start)
+			out = append(out, r)
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
 		}
 	}
 	// The cluster must be back where it started.
-	end, err := vipHolders(context.WithoutCancel(ctx), f.Runner, f.Cluster)
-	if err != nil || len(end) != 1 || end[0] != master {
-		return out, fmt.Errorf("after the test the VIP is on %v, expected it back on %s", end, master)
+	end, err := f.holdersNow(context.WithoutCancel(ctx))
+	if err != nil {
+		return out, err
+	}
+	for _, v := range c.VIPList() {
+		if e := end[v.Addr()]; len(e) != 1 || e[0] != start[v.Addr()][0] {
+			return out, fmt.Errorf("after the test the VIP %s is on %v, expected it back on %s", v.Addr(), e, start[v.Addr()][0])
+		}
 	}
 	return out, nil
+}
+
+// holdersNow is who holds each VIP now, by address.
+func (f *Failover) holdersNow(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range f.Cluster.VIPList() {
+		h, err := vipHolders(ctx, f.Runner, f.Cluster, v)
+		if err != nil {
+			return nil, err
+		}
+		out[v.Addr()] = h
+	}
+	return out, nil
+}
+
+// settle polls every VIP's holders until problem reports none or deadline
+// passes (VIPs failed together move within the same timers, not the same
+// instant); it returns the last problem seen.
+func (f *Failover) settle(ctx context.Context, deadline time.Time, problem func(map[string][]string) string) string {
+	why := "holders could not be read"
+	for {
+		if now, err := f.holdersNow(context.WithoutCancel(ctx)); err == nil {
+			if why = problem(now); why == "" {
+				return ""
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return why
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+// placement says what is wrong with where the VIPs are ("" = fine): each
+// held by exactly one lb, and by want's lb where want names one, else by any
+// lb but avoid.
+func placement(now map[string][]string, vips []*inventory.VIP, want map[string][]string, avoid string) string {
+	var why []string
+	for _, v := range vips {
+		h := now[v.Addr()]
+		switch {
+		case len(h) != 1:
+			why = append(why, fmt.Sprintf("%s held by %v", v.Addr(), h))
+		case want != nil && h[0] != want[v.Addr()][0]:
+			why = append(why, fmt.Sprintf("%s on %s, not %s", v.Addr(), h[0], want[v.Addr()][0]))
+		case want == nil && h[0] == avoid:
+			why = append(why, fmt.Sprintf("%s still on %s", v.Addr(), avoid))
+		}
+	}
+	return strings.Join(why, "; ")
 }
 
 func (f *Failover) logf(format string, args ...any) {
@@ -159,10 +222,10 @@ func (f *Failover) systemctl(ctx context.Context, host, verb, unit string) error
 	return nil
 }
 
-func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Result {
+func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP, master string, start map[string][]string) Result {
 	c := f.Cluster
-	bound := sc.bound(c, master)
-	res := Result{ID: sc.ID, Scenario: sc.Name, Master: master, Bound: bound}
+	bound := sc.bound(c, vip, master)
+	res := Result{ID: sc.ID, VIP: vip.Addr(), Scenario: sc.Name, Master: master, Bound: bound}
 	rate := f.Rate
 	if rate <= 0 {
 		rate = 20
@@ -177,8 +240,9 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	var holds []sample
 	var wg sync.WaitGroup
 	begin := time.Now()
-	base, _, cl := Front(c, NewHTTPClient(time.Second))
+	base, _, cl := Front(c, vip.Addr(), NewHTTPClient(time.Second))
 	url := base + c.HealthPath()
+	otherSplit := false // another VIP held by two lbs at one sample
 	wg.Add(2)
 	go func() { // client: ~rate requests per second, at most rate*maxDur requests
 		defer wg.Done()
@@ -203,10 +267,13 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	go func() { // sampler: who holds the VIP, every 200 ms
 		defer wg.Done()
 		for loopCtx.Err() == nil {
-			h, err := vipHolders(loopCtx, f.Runner, f.Cluster)
+			all, err := f.holdersNow(loopCtx)
 			if err == nil {
 				mu.Lock()
-				holds = append(holds, sample{at: time.Now(), holders: h})
+				holds = append(holds, sample{at: time.Now(), holders: all[vip.Addr()]})
+				for _, h := range all {
+					otherSplit = otherSplit || len(h) > 1
+				}
 				mu.Unlock()
 			}
 			select {
@@ -254,9 +321,14 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	// Give a slow move twice the bound before calling it a failure, so the
 	// report can say how late it was.
 	at, h, moved := waitFor(t0, 2*bound, notMaster)
+	afterMove := ""
 	if moved {
 		res.Moved, res.NewHolder = at.Sub(t0), h[0]
 		f.logf("%s: VIP moved to %s after %s", sc.Name, h[0], res.Moved.Round(time.Millisecond))
+	}
+	// Every VIP is off the failed lb once it moved (active-active: both on the survivor).
+	if moved {
+		afterMove = f.settle(ctx, t0.Add(2*bound), func(now map[string][]string) string { return placement(now, c.VIPList(), nil, master) })
 	}
 	sleep(ctx, 2*time.Second) // traffic on the backup
 	f.logf("%s: starting %s on %s", sc.Name, sc.Service, master)
@@ -271,6 +343,11 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 		f.logf("%s: VIP back on %s after %s", sc.Name, master, res.FailBack.Round(time.Millisecond))
 	}
 	sleep(ctx, time.Second)
+	// Every VIP is back where it started.
+	afterBack := ""
+	if back {
+		afterBack = f.settle(ctx, t1.Add(2*failBound), func(now map[string][]string) string { return placement(now, c.VIPList(), start, "") })
+	}
 	stop()
 	wg.Wait()
 	end := time.Now()
@@ -300,7 +377,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
 	notifyProblem := ""
 	if moved {
-		res.Notified, notifyProblem = f.notified(ctx, res.NewHolder, offsets[res.NewHolder])
+		res.Notified, notifyProblem = f.notified(ctx, steps.VRRPInstance(vip), res.NewHolder, offsets[res.NewHolder])
 	}
 	switch {
 	case res.Problem != "":
@@ -312,6 +389,12 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 		res.Problem = fmt.Sprintf("the VIP did not come back to %s within %s", master, 2*failBound)
 	case res.SplitBrain:
 		res.Problem = "two load balancers held the VIP at the same time"
+	case otherSplit:
+		res.Problem = "two load balancers held another VIP at the same time"
+	case afterMove != "":
+		res.Problem = "after the move not every VIP had left " + master + ": " + afterMove
+	case afterBack != "":
+		res.Problem = "after the failback not every VIP was back where it started: " + afterBack
 	case notifyProblem != "":
 		res.Problem = notifyProblem
 	}
@@ -339,8 +422,9 @@ func (f *Failover) logOffsets(ctx context.Context, master string) map[string]int
 }
 
 // notified reads what host's notify script appended to its transition log
-// since offset, waiting up to steps.NotifyHookBound for the hooks' outcomes.
-func (f *Failover) notified(ctx context.Context, host string, offset int64) (string, string) {
+// since offset for instance inst, waiting up to steps.NotifyHookBound for the
+// hooks' outcomes.
+func (f *Failover) notified(ctx context.Context, inst, host string, offset int64) (string, string) {
 	// Long only when a hook is slow or failing: the lines are there at once
 	// when hooks answer, since the scenario ran for seconds after the move.
 	deadline := time.Now().Add(steps.NotifyHookBound())
@@ -351,7 +435,7 @@ func (f *Failover) notified(ctx context.Context, host string, offset int64) (str
 		if err != nil {
 			return "", fmt.Sprintf("%s: reading the VRRP transition log: %v", host, err)
 		}
-		summary, problem, done := NotifyVerdict(f.Cluster, host, string(r.Stdout))
+		summary, problem, done := NotifyVerdict(f.Cluster, inst, host, string(r.Stdout))
 		if done || time.Now().After(deadline) || ctx.Err() != nil {
 			return summary, problem
 		}
@@ -360,11 +444,11 @@ func (f *Failover) notified(ctx context.Context, host string, offset int64) (str
 }
 
 // NotifyVerdict judges the transition log lines a new holder wrote during a
-// scenario: keepalived ran the notify script for MASTER, and every hook the
+// scenario: keepalived ran the notify script for MASTER of the scenario's
+// vrrp_instance inst, and every hook the
 // inventory configures succeeded. done is false while a line is missing (a
 // hook still running); the problem then says what is missing.
-func NotifyVerdict(c *inventory.Cluster, host, log string) (summary, problem string, done bool) {
-	inst := steps.VRRPInstance(c)
+func NotifyVerdict(c *inventory.Cluster, inst, host, log string) (summary, problem string, done bool) {
 	n := c.VRRP.Notify
 	var master bool
 	hooks := map[string]*steps.Transition{}
@@ -381,7 +465,7 @@ func NotifyVerdict(c *inventory.Cluster, host, log string) (summary, problem str
 		}
 	}
 	if !master {
-		return "", fmt.Sprintf("%s took the VIP but keepalived's notify script recorded no MASTER transition in %s", host, steps.TransitionLog), false
+		return "", fmt.Sprintf("%s took the VIP but keepalived's notify script recorded no MASTER transition of %s in %s", host, inst, steps.TransitionLog), false
 	}
 	parts := []string{host + " MASTER"}
 	type hook struct{ kind, field, what string }

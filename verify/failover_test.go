@@ -38,7 +38,7 @@ func (f *flipFleet) set(h string) {
 		if f.logs == nil {
 			f.logs = map[string]string{}
 		}
-		f.logs[h] += "2026-12-02T00:00:00.000Z transition " + f.inst + " MASTER 80\n2026-12-02T00:00:00.100Z webhook " + f.inst + " MASTER http=204 exit=0\n"
+		f.logs[h] += masterLines(f.inst)
 	}
 	f.holder = h
 }
@@ -46,17 +46,32 @@ func (f *flipFleet) get() string { f.mu.Lock(); defer f.mu.Unlock(); return f.ho
 
 var logOffsetRE = regexp.MustCompile(`; o=([0-9]+);`)
 
+// fakeLogRead answers failover-test's two reads of a transition log: its
+// size, and what follows an offset.
+func fakeLogRead(p, log string) (transport.Result, bool) {
+	if m := logOffsetRE.FindStringSubmatch(p); m != nil {
+		o, _ := strconv.Atoi(m[1])
+		return transport.Result{Stdout: []byte(log[min(o, len(log)):])}, true
+	}
+	if strings.Contains(p, "stat -c %s "+steps.TransitionLog) {
+		return transport.Result{Stdout: []byte(strconv.Itoa(len(log)) + "\n")}, true
+	}
+	return transport.Result{}, false
+}
+
+// masterLines is what a new holder's notify script logs: MASTER, then a
+// webhook that answered 204.
+func masterLines(inst string) string {
+	return "2026-12-02T00:00:00.000Z transition " + inst + " MASTER 80\n2026-12-02T00:00:00.100Z webhook " + inst + " MASTER http=204 exit=0\n"
+}
+
 func (f *flipFleet) Exec(ctx context.Context, host string, s *shell.Script) (transport.Result, error) {
 	p := s.String()
 	f.mu.Lock()
 	log := f.logs[host]
 	f.mu.Unlock()
-	if m := logOffsetRE.FindStringSubmatch(p); m != nil {
-		o, _ := strconv.Atoi(m[1])
-		return transport.Result{Stdout: []byte(log[min(o, len(log)):])}, ctx.Err()
-	}
-	if strings.Contains(p, "stat -c %s "+steps.TransitionLog) {
-		return transport.Result{Stdout: []byte(strconv.Itoa(len(log)) + "\n")}, ctx.Err()
+	if r, ok := fakeLogRead(p, log); ok {
+		return r, ctx.Err()
 	}
 	switch {
 	case strings.Contains(p, "systemctl stop") && host == "lb1" && f.get() == "lb1":
@@ -81,7 +96,7 @@ func (f *flipFleet) Holders(ctx context.Context, addr string, hosts []*inventory
 func TestScenarioKeepsItsTimeline(t *testing.T) {
 	t.Parallel()
 	c := labCluster(t)
-	fl := &flipFleet{holder: "lb1", inst: steps.VRRPInstance(c)}
+	fl := &flipFleet{holder: "lb1", inst: steps.VRRPInstance(c.VIPList()[0])}
 	fl.set("lb2") // an earlier failover: its lines are not this scenario's
 	fl.set("lb1")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,10 +107,11 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
+	c.VIPList()[0].Prefix = c.VIPPrefix
 	c.HAProxy.Port, _ = strconv.Atoi(port)
 	f := &Failover{Cluster: c, Runner: fl, Rate: 20}
 
-	r := f.scenario(context.Background(), Scenarios[1], "lb1")
+	r := f.scenario(context.Background(), Scenarios[1], c.VIPList()[0], "lb1", map[string][]string{"127.0.0.1": {"lb1"}})
 	tl := r.Timeline
 	if !r.OK || r.NewHolder != "lb2" {
 		t.Fatalf("the scenario failed on a fleet that fails over: %+v", r)
@@ -144,7 +160,7 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 // webhook is never named by its URL.
 func TestNotifyVerdict(t *testing.T) {
 	c := labCluster(t)
-	inst := steps.VRRPInstance(c)
+	inst := steps.VRRPInstance(c.VIPList()[0])
 	c.VRRP.Notify.Script = "/usr/local/bin/alert"
 	c.VRRP.Notify.Webhook = "http://10.0.0.9/hook?token=s3cr3t"
 	line := func(kind, state, detail string) string {
@@ -164,7 +180,7 @@ func TestNotifyVerdict(t *testing.T) {
 		{"webhook 500", master + line("script", "MASTER", "exit=0") + line("webhook", "MASTER", "http=500 exit=0"), "lb2 MASTER, script exit=0, webhook http=500 exit=0", "failed", true},
 		{"all good", line("transition", "BACKUP", "80") + master + line("webhook", "MASTER", "http=200 exit=0") + line("script", "MASTER", "exit=0"), "lb2 MASTER, script exit=0, webhook http=200 exit=0", "", true},
 	} {
-		summary, problem, done := NotifyVerdict(c, "lb2", tc.log)
+		summary, problem, done := NotifyVerdict(c, inst, "lb2", tc.log)
 		if summary != tc.summary || done != tc.done || (tc.problem == "") != (problem == "") || !strings.Contains(problem, tc.problem) {
 			t.Errorf("%s: got %q, %q, %v; want %q, %q, %v", tc.name, summary, problem, done, tc.summary, tc.problem, tc.done)
 		}

@@ -35,8 +35,17 @@ const (
 // the file can be mailed, archived or opened offline as it is.
 func Report(w io.Writer, cluster string, results []Result, when time.Time) error {
 	page := reportPage{Cluster: cluster, When: when.Format("2006-01-02 15:04:05 MST")}
+	vips := map[string]bool{}
 	for _, r := range results {
-		page.Scenarios = append(page.Scenarios, scenarioView(r))
+		vips[r.VIP] = true
+	}
+	for _, r := range results {
+		sv := scenarioView(r)
+		if len(vips) > 1 {
+			// Several VIPs: each scenario ran once per VIP; keep anchors unique.
+			sv.ID, sv.Name = sv.ID+"-"+strings.ReplaceAll(r.VIP, ".", "-"), r.VIP+": "+sv.Name
+		}
+		page.Scenarios = append(page.Scenarios, sv)
 		if !r.OK {
 			page.Failed++
 		}

@@ -17,12 +17,12 @@ import (
 // Front is where requests through the VIP go: plain HTTP, or HTTPS with a
 // client pinned to the inventory's certificate once plain HTTP only
 // redirects there.
-func Front(c *inventory.Cluster, cl *http.Client) (base string, port int, client *http.Client) {
+func Front(c *inventory.Cluster, addr string, cl *http.Client) (base string, port int, client *http.Client) {
 	t := c.HAProxy.TLS
 	if t == nil || !t.RedirectHTTP {
-		return "http://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(c.HAProxy.Port)), c.HAProxy.Port, cl
+		return "http://" + net.JoinHostPort(addr, fmt.Sprint(c.HAProxy.Port)), c.HAProxy.Port, cl
 	}
-	return "https://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(t.Port)), t.Port, PinnedClient(cl, t.Fingerprint)
+	return "https://" + net.JoinHostPort(addr, fmt.Sprint(t.Port)), t.Port, PinnedClient(cl, t.Fingerprint)
 }
 
 // PinnedClient is cl speaking TLS to a server that must present the

@@ -12,25 +12,38 @@ import (
 	"github.com/hadeploy/hadeploy/shell"
 )
 
-// vipChecks: exactly one VIP holder, stats page, round robin, ACL routes and
-// the request's line in /var/log/haproxy.log on the holder.
+// vipChecks: for each VIP, exactly one holder, stats page, round robin, ACL
+// routes and the request's line in /var/log/haproxy.log on the holder.
 func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
+	for _, vp := range v.Cluster.VIPList() {
+		v.oneVIPChecks(ctx, vp)
+	}
+}
+
+func (v *Verifier) oneVIPChecks(ctx context.Context, vp *inventory.VIP) {
 	c := v.Cluster
-	holders, err := vipHolders(ctx, v.Runner, v.Cluster)
-	ck := Check{Name: "exactly one lb holds the VIP", Expected: "1 holder of " + c.VIPAddr(), Seen: strings.Join(holders, ", ")}
+	// With several VIPs each check names its VIP; one VIP keeps the names.
+	name := func(n string) string {
+		if len(c.VIPList()) > 1 {
+			return n + " (VIP " + vp.Addr() + ")"
+		}
+		return n
+	}
+	holders, err := vipHolders(ctx, v.Runner, c, vp)
+	ck := Check{Name: name("exactly one lb holds the VIP"), Expected: "1 holder of " + vp.Addr(), Seen: strings.Join(holders, ", ")}
 	if err != nil {
 		ck.Seen = err.Error()
 	}
 	ck.OK = err == nil && len(holders) == 1
 	if len(holders) > 1 {
-		ck.Seen = "SPLIT BRAIN: " + ck.Seen
+		ck.Seen = "SPLIT BRAIN: " + ck.Seen + " all hold " + vp.Addr() + " (VRRP adverts between the load balancers are not getting through)"
 	}
 	v.add(ck)
 	// With redirect_http, plain HTTP only redirects: the site is HTTPS.
-	base, port, cl := Front(c, v.HTTP)
+	base, port, cl := Front(c, vp.Addr(), v.HTTP)
 
 	r, err := Get(ctx, cl, base+c.HAProxy.StatsURI, "", c.HAProxy.StatsAuth)
-	v.add(Check{Name: "stats page on the VIP", Expected: "200 with \"Statistics Report\"", Seen: seen(Response{Status: r.Status, Body: ""}, err),
+	v.add(Check{Name: name("stats page on the VIP"), Expected: "200 with \"Statistics Report\"", Seen: seen(Response{Status: r.Status, Body: ""}, err),
 		OK: err == nil && r.Status == 200 && strings.Contains(r.Body, "Statistics Report")})
 
 	// Round robin over the default backend: every server with weight > 0 answers.
@@ -45,7 +58,7 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		r, err := Get(ctx, cl, base+c.HealthPath(), "", nil)
 		return r.Body, err
 	})
-	v.add(Check{Name: "round robin through the VIP", Expected: "answers from " + keys(want), Seen: counts(got) + strings.Join(errs, "; "), OK: ok})
+	v.add(Check{Name: name("round robin through the VIP"), Expected: "answers from " + keys(want), Seen: counts(got) + strings.Join(errs, "; "), OK: ok})
 
 	// Each ACL route reaches its backend (haproxy's SERVERID cookie names the server).
 	for i, rt := range c.HAProxy.Routes {
@@ -54,9 +67,9 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		for _, s := range b.Servers {
 			allowed[s.Host] = true
 		}
-		name := rt.Name
-		if name == "" {
-			name = fmt.Sprintf("route%d", i+1)
+		rn := rt.Name
+		if rn == "" {
+			rn = fmt.Sprintf("route%d", i+1)
 		}
 		var url, host, what string
 		if rt.Host != "" {
@@ -65,7 +78,7 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 			url, what = base+"/hadeploy-verify"+rt.PathSuffix[0]+"?q=1", "path *"+rt.PathSuffix[0]
 		}
 		r, err := Get(ctx, cl, url, host, nil)
-		v.add(Check{Name: "ACL route " + name, Expected: what + " → backend " + rt.Backend + " (" + keys(allowed) + ")",
+		v.add(Check{Name: name("ACL route " + rn), Expected: what + " → backend " + rt.Backend + " (" + keys(allowed) + ")",
 			Seen: seen(r, err), OK: err == nil && allowed[r.Server]})
 	}
 
@@ -86,7 +99,7 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		} else if err != nil {
 			seenLog = err.Error()
 		}
-		v.add(Check{Name: "request logged in /var/log/haproxy.log", Host: holders[0], Expected: "line with " + tag, Seen: seenLog, OK: found})
+		v.add(Check{Name: name("request logged in /var/log/haproxy.log"), Host: holders[0], Expected: "line with " + tag, Seen: seenLog, OK: found})
 	}
 }
 
@@ -114,9 +127,9 @@ func randomTag() string {
 	return hex.EncodeToString(b)
 }
 
-// vipHolders asks every load balancer whether it holds the VIP, now.
-func vipHolders(ctx context.Context, r Fleet, c *inventory.Cluster) ([]string, error) {
-	return r.Holders(ctx, c.VIPAddr(), c.HostsWithRole(inventory.RoleLB))
+// vipHolders asks every load balancer whether it holds VIP v, now.
+func vipHolders(ctx context.Context, r Fleet, c *inventory.Cluster, v *inventory.VIP) ([]string, error) {
+	return r.Holders(ctx, v.Addr(), c.HostsWithRole(inventory.RoleLB))
 }
 
 // rrMaxPerServer bounds the round-robin sample. haproxy's weighted round

@@ -63,6 +63,30 @@ one asked for is rebuilt; the others are kept.`,
 			return lab.Down(cmd.Context(), cmd.OutOrStdout())
 		},
 	}, &cobra.Command{
+		Use:   "multicast block|allow HOST...",
+		Short: "Drop (or let through again) the multicast VRRP adverts the hosts send, as a cloud network does",
+		Long: `block drops the VRRP packets (IP protocol 112) each host sends to the multicast
+group 224.0.0.18, on its bridge-side veth (a tc filter); unicast VRRP and all other
+traffic still pass. A multicast keepalived cluster then splits (every lb MASTER);
+a vrrp.unicast one keeps working. allow removes the filter. Needs root.`,
+		Example: `  sudo hadeploy lab multicast block lb1 lb2
+  sudo hadeploy lab multicast allow lb1 lb2`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "block" && args[0] != "allow" {
+				return fmt.Errorf("lab multicast: want block or allow, got %q", args[0])
+			}
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("lab multicast needs root (run it with sudo)")
+			}
+			for _, h := range args[1:] {
+				if err := lab.BlockVRRPMulticast(h, args[0] == "block"); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}, &cobra.Command{
 		Use:     "status",
 		Short:   "Show the lab's hosts",
 		Example: `  sudo hadeploy lab status`,

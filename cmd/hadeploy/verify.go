@@ -140,11 +140,15 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 					bad++
 					res = "FAILED: " + r.Problem
 				}
+				scen := r.Scenario
+				if len(s.cluster.VIPList()) > 1 {
+					scen = r.VIP + ": " + scen
+				}
 				notified := r.Notified
 				if notified == "" {
 					notified = "—"
 				}
-				rows = append(rows, []string{r.Scenario, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
+				rows = append(rows, []string{scen, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
 					fmt.Sprintf("%d/%d", r.Failed, r.Requests), notified, res})
 				if s.ui.JSONMode() {
 					st := events.StatusOK
@@ -152,7 +156,7 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 						st = events.StatusFailed
 					}
 					s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "failover", Status: st, Message: r.Scenario, Data: map[string]any{
-						"id": r.ID, "master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
+						"id": r.ID, "vip": r.VIP, "master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
 						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
 						"failed": r.Failed, "split_brain": r.SplitBrain, "notified": r.Notified, "problem": r.Problem}})
 				}

@@ -46,7 +46,7 @@ func prepareRoot(ctx context.Context, hs hostState, subnet netip.Prefix, pub []b
 		{"etc/hostname", hs.Name + "\n", 0o644},
 		{"etc/hosts", hostsFile(hs.Name), 0o644},
 		{"etc/machine-id", hex.EncodeToString(id) + "\n", 0o444},
-		{"etc/apt/apt.conf.d/01proxy", aptProxyConf(subnet), 0o644},
+		{"etc/apt/apt.conf.d/01proxy", aptProxyConf(subnet, hs.AptProxy), 0o644},
 		{"etc/systemd/system/chrony.service.d/lab.conf", chronyLabDropIn, 0o644},
 	}
 	for _, f := range files {

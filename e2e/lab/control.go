@@ -149,3 +149,55 @@ func SetLink(name string, up bool) error {
 	_, err = run(context.Background(), "ip", "link", "set", h.Veth, updown)
 	return err
 }
+
+// vrrpMulticastDrop is a classic BPF program for tc's bpf classifier in
+// direct-action mode (the lab's kernel has cls_bpf but neither the gact nor
+// the police action, and the machine has no iptables/nft): it drops IPv4
+// packets of protocol 112 (VRRP) sent to 224.0.0.18, the VRRP multicast
+// group, and lets everything else through, unicast VRRP included. Offsets
+// count from the Ethernet header: ethertype at 12, protocol at 14+9,
+// destination at 14+16.
+const vrrpMulticastDrop = "8," +
+	"40 0 0 12," + // ldh [12]          ethertype
+	"21 0 4 2048," + // jeq 0x0800       else pass
+	"48 0 0 23," + // ldb [23]          IP protocol
+	"21 0 2 112," + // jeq 112 (VRRP)   else pass
+	"32 0 0 30," + // ld [30]           destination
+	"21 1 0 3758096402," + // jeq 224.0.0.18 → drop
+	"6 0 0 4294967295," + // ret TC_ACT_UNSPEC (pass)
+	"6 0 0 2" // ret TC_ACT_SHOT (drop)
+
+// BlockVRRPMulticast drops the multicast VRRP adverts that host name sends
+// (on its bridge-side veth, as they enter the bridge), or stops doing so:
+// a network that does not carry multicast, as in most clouds. Unicast VRRP
+// and every other packet still pass. Idempotent either way; the filter goes
+// away with the veth at lab down.
+func BlockVRRPMulticast(name string, block bool) error {
+	h, err := labHost(name)
+	if err != nil {
+		return err
+	}
+	if h.Veth == "" {
+		return fmt.Errorf("lab: no host %s in the lab", name)
+	}
+	ctx := context.Background()
+	// Start from no filter: deleting the ingress qdisc drops its filters.
+	out, err := run(ctx, "tc", "qdisc", "show", "dev", h.Veth)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(out), "qdisc ingress ffff:") {
+		if _, err := run(ctx, "tc", "qdisc", "del", "dev", h.Veth, "ingress"); err != nil {
+			return err
+		}
+	}
+	if !block {
+		return nil
+	}
+	if _, err := run(ctx, "tc", "qdisc", "add", "dev", h.Veth, "handle", "ffff:", "ingress"); err != nil {
+		return err
+	}
+	_, err = run(ctx, "tc", "filter", "add", "dev", h.Veth, "parent", "ffff:", "protocol", "ip", "prio", "1",
+		"bpf", "da", "bytecode", vrrpMulticastDrop)
+	return err
+}

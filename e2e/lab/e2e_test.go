@@ -242,6 +242,31 @@ func TestLabUpDown(t *testing.T) {
 		t.Errorf("known_hosts still lists the removed host:\n%s", kh)
 	}
 
+	// Spec.AptProxy (the bench's package cache): a host built with another
+	// proxy is rebuilt, and its apt uses the proxy asked for; without it,
+	// the tinyproxy again.
+	h0 := spec.Hosts[0].Name
+	pid := sts[0].PID
+	for _, proxy := range []string{"http://10.213.47.1:3150", ""} {
+		if err := Up(ctx, Spec{Subnet: spec.Subnet, Hosts: spec.Hosts[:1], AptProxy: proxy}, log); err != nil {
+			t.Fatalf("Up with apt proxy %q: %v", proxy, err)
+		}
+		sts, err = Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sts) != 1 || sts[0].PID == pid || !sts[0].Running {
+			t.Errorf("apt proxy %q: want %s rebuilt (pid was %d): %+v", proxy, h0, pid, sts)
+		}
+		if len(sts) > 0 {
+			pid = sts[0].PID
+		}
+		want := aptProxyConf(spec.Subnet, proxy)
+		if out, err := Exec(ctx, h0, "cat", "/etc/apt/apt.conf.d/01proxy"); err != nil || string(out) != want {
+			t.Errorf("apt proxy %q: 01proxy = %q, %v; want %q", proxy, out, err, want)
+		}
+	}
+
 	// Down removes every trace; a second Down is a no-op.
 	t3 := time.Now()
 	if err := Down(ctx, log); err != nil {

@@ -16,7 +16,7 @@
 //     paths of the lab (StateDir, BaseDir, KeyPath, KnownHostsPath, ...).
 //   - up.go: Up brings the lab to a Spec and waits for every host's sshd.
 //   - down.go: Down removes the whole lab, also after a crash.
-//   - control.go: Status, and Exec and SetLink on a running host.
+//   - control.go: Status, and Exec, SetLink and BlockVRRPMulticast on a running host.
 //   - lock.go: Acquire reserves the lab for one of several callers.
 //   - prereq.go: CheckPrereqs and EnsureBase (the debootstrap image).
 //

@@ -55,6 +55,10 @@ func TestValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid spec: %v", err)
 	}
+	ok.AptProxy = "http://10.213.47.1:3142"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid spec with an apt proxy: %v", err)
+	}
 	bad := []struct {
 		name string
 		spec Spec
@@ -76,6 +80,8 @@ func TestValidate(t *testing.T) {
 		{"v6 subnet", Spec{Subnet: netip.MustParsePrefix("fd00::/64"), Hosts: []HostSpec{{"a", "10.213.47.5", ""}}}, "not an IPv4 prefix"},
 		{"host bits", Spec{Subnet: netip.MustParsePrefix("10.213.47.5/24"), Hosts: []HostSpec{{"a", "10.213.47.9", ""}}}, "host bits"},
 		{"too big", Spec{Subnet: netip.MustParsePrefix("10.0.0.0/8"), Hosts: []HostSpec{{"a", "10.213.47.9", ""}}}, "prefix length"},
+		{"https proxy", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.5", ""}}, AptProxy: "https://10.213.47.1:3142"}, "apt proxy"},
+		{"quote proxy", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.5", ""}}, AptProxy: `http://10.213.47.1:3142";`}, "apt proxy"},
 	}
 	for _, c := range bad {
 		err := c.spec.Validate()
@@ -111,8 +117,11 @@ func TestProxyConf(t *testing.T) {
 	if got := renderProxyFilter([]string{"deb.debian.org"}); got != `^deb\.debian\.org$`+"\n" {
 		t.Errorf("filter = %q", got)
 	}
-	if got := aptProxyConf(testSubnet); got != `Acquire::http::Proxy "http://10.213.47.1:3128";`+"\n" {
+	if got := aptProxyConf(testSubnet, ""); got != `Acquire::http::Proxy "http://10.213.47.1:3128";`+"\n" {
 		t.Errorf("01proxy = %q", got)
+	}
+	if got := aptProxyConf(testSubnet, "http://10.213.47.1:3142"); got != `Acquire::http::Proxy "http://10.213.47.1:3142";`+"\n" {
+		t.Errorf("01proxy with a cache = %q", got)
 	}
 }
 
@@ -137,7 +146,7 @@ func TestPrereqs(t *testing.T) {
 }
 
 func TestNspawnArgs(t *testing.T) {
-	hs := newHostState(HostSpec{"lab-a", "10.213.47.91", ""}, DefaultRelease, testSubnet)
+	hs := newHostState(HostSpec{"lab-a", "10.213.47.91", ""}, DefaultRelease, testSubnet, "")
 	want := []string{"--keep-unit", "--register=no", "-D", "/var/lib/hadeploy-lab/hosts/lab-a/root", "-M", "lab-a",
 		"--network-namespace-path=/run/netns/hdlab-lab-a", "--capability=CAP_NET_ADMIN,CAP_NET_RAW", "-b"}
 	if got := nspawnArgs(hs); !reflect.DeepEqual(got, want) {
@@ -147,7 +156,7 @@ func TestNspawnArgs(t *testing.T) {
 		t.Errorf("host state %+v", hs)
 	}
 	// Debian 13's systemd is told to accept the v1 hierarchy, as init args.
-	hs = newHostState(HostSpec{"lab-a", "10.213.47.91", "13"}, "trixie", testSubnet)
+	hs = newHostState(HostSpec{"lab-a", "10.213.47.91", "13"}, "trixie", testSubnet, "")
 	want = append(want, "systemd.unified_cgroup_hierarchy=0", "SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1")
 	if got := nspawnArgs(hs); !reflect.DeepEqual(got, want) {
 		t.Errorf("trixie nspawnArgs =\n %q\nwant\n %q", got, want)

@@ -50,9 +50,13 @@ func renderProxyFilter(hosts []string) string {
 	return b.String()
 }
 
-// aptProxyConf is the content of /etc/apt/apt.conf.d/01proxy inside each host.
-func aptProxyConf(subnet netip.Prefix) string {
-	return fmt.Sprintf("Acquire::http::Proxy \"http://%s:%d\";\n", BridgeAddr(subnet), ProxyPort)
+// aptProxyConf is the content of /etc/apt/apt.conf.d/01proxy inside each
+// host: the lab's tinyproxy, or proxy (Spec.AptProxy) when set.
+func aptProxyConf(subnet netip.Prefix, proxy string) string {
+	if proxy == "" {
+		proxy = fmt.Sprintf("http://%s:%d", BridgeAddr(subnet), ProxyPort)
+	}
+	return fmt.Sprintf("Acquire::http::Proxy %q;\n", proxy)
 }
 
 // proxyAlive reports whether pid is our tinyproxy (running with our config).

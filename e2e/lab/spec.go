@@ -3,9 +3,11 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // HostSpec is one lab host: an inventory host name, its IPv4 address in
@@ -18,6 +20,10 @@ type Spec struct {
 	// Subnet is the lab subnet, e.g. 10.213.47.0/24. The bridge gets its first
 	// usable address (.1); no host may use it.
 	Subnet netip.Prefix
+	// AptProxy, if set, is the http:// URL the hosts' apt uses instead of
+	// the lab's tinyproxy (the benchmark's package cache, see bench/); the
+	// lab neither starts nor checks it. Empty: the tinyproxy, as always.
+	AptProxy string
 	// Release is the Debian release of hosts that name none ("" for
 	// DefaultRelease).
 	Release string
@@ -168,6 +174,11 @@ func (s Spec) Validate() error {
 	}
 	if len(s.Hosts) == 0 {
 		return fmt.Errorf("lab: no hosts")
+	}
+	if s.AptProxy != "" {
+		if u, err := url.Parse(s.AptProxy); err != nil || u.Scheme != "http" || u.Host == "" || strings.ContainsAny(s.AptProxy, "\"\n") {
+			return fmt.Errorf("lab: apt proxy %q: want an http://HOST:PORT URL", s.AptProxy)
+		}
 	}
 	if s.Release != "" {
 		if _, err := ParseRelease(s.Release); err != nil {

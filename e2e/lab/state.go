@@ -34,6 +34,8 @@ type hostState struct {
 	Console string `json:"console,omitempty"`
 	// NspawnLock is the lock file systemd-nspawn leaves for the root's inode.
 	NspawnLock string `json:"nspawn_lock,omitempty"`
+	// AptProxy is Spec.AptProxy when the host was built (empty: tinyproxy).
+	AptProxy string `json:"apt_proxy,omitempty"`
 }
 
 // release is the host's Debian codename; state written before releases

@@ -17,19 +17,20 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-func newHostState(h HostSpec, release string, subnet netip.Prefix) hostState {
+func newHostState(h HostSpec, release string, subnet netip.Prefix, aptProxy string) hostState {
 	a := netip.MustParseAddr(h.Address)
 	d := hostDir(h.Name)
 	return hostState{
-		Name:    h.Name,
-		Address: a.String(),
-		Release: release,
-		Netns:   NetnsName(h.Name),
-		Veth:    VethName(subnet, a),
-		Root:    filepath.Join(d, "root"),
-		Upper:   filepath.Join(d, "upper"),
-		Work:    filepath.Join(d, "work"),
-		Console: filepath.Join(d, "console.log"),
+		Name:     h.Name,
+		Address:  a.String(),
+		Release:  release,
+		AptProxy: aptProxy,
+		Netns:    NetnsName(h.Name),
+		Veth:     VethName(subnet, a),
+		Root:     filepath.Join(d, "root"),
+		Upper:    filepath.Join(d, "upper"),
+		Work:     filepath.Join(d, "work"),
+		Console:  filepath.Join(d, "console.log"),
 	}
 }
 
@@ -130,12 +131,12 @@ func upLocked(ctx context.Context, st *state, spec Spec, pub []byte, log io.Writ
 	// Keep what runs as wanted; remove what is no longer wanted or broken.
 	want := map[string]hostState{}
 	for _, h := range spec.Hosts {
-		want[h.Name] = newHostState(h, spec.ReleaseOf(h), subnet)
+		want[h.Name] = newHostState(h, spec.ReleaseOf(h), subnet, spec.AptProxy)
 	}
 	keep := map[string]bool{}
 	for _, h := range st.hostsCopy() {
 		w, ok := want[h.Name]
-		if ok && w.Address == h.Address && w.Veth == h.Veth && w.Release == h.release() && nspawnAlive(h.PID, h.Root) &&
+		if ok && w.Address == h.Address && w.Veth == h.Veth && w.Release == h.release() && w.AptProxy == h.AptProxy && nspawnAlive(h.PID, h.Root) &&
 			netnsExists(h.Netns) && linkExists(h.Veth) {
 			keep[h.Name] = true
 			fmt.Fprintf(log, "lab: %s %s already running (pid %d), kept\n", h.Name, h.Address, h.PID)
