@@ -22,7 +22,8 @@ type fleet struct {
 	hosts    []*inventory.Host
 	holder   string
 	haproxy  map[string]bool
-	changing map[string]bool // "host/step"
+	changing map[string]bool   // "host/step"
+	files    map[string]string // "host:path" → content
 }
 
 func (f fleet) Connected() []*inventory.Host  { return f.hosts }
@@ -31,6 +32,10 @@ func (f fleet) Active(h, u string) bool       { return u == "haproxy" && f.hapro
 func (f fleet) HoldsAddr(h, _ string) bool    { return h == f.holder }
 func (f fleet) Changing(h, step string) bool  { return f.changing[h+"/"+step] }
 func (f fleet) ChangingFile(h, p string) bool { return f.changing[h+":"+p] }
+func (f fleet) Content(h, p string) ([]byte, bool) {
+	c, ok := f.files[h+":"+p]
+	return []byte(c), ok
+}
 
 func cluster(hs []*inventory.Host) *inventory.Cluster {
 	c := &inventory.Cluster{Hosts: hs, VIPPrefix: netip.MustParsePrefix("10.0.0.100/24")}
@@ -124,11 +129,15 @@ func TestGates(t *testing.T) {
 	if gs := ph[0].After(hs[1]); len(gs) != 0 {
 		t.Errorf("gates for an unchanged host: %+v", gs)
 	}
-	// A new web port: haproxy changes too, web hosts cannot rotate before it.
+	// A new web port in one go (not staged): haproxy changes too, web hosts
+	// cannot rotate before it.
 	f.changing["lb1/haproxy"] = true
+	c.Web.Port = 8081
+	f.files = map[string]string{"lb1:/etc/haproxy/haproxy.cfg": "backend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.1:8080 check\n"}
 	if gs := (Cluster{}).Apply(c, hs, f)[0].After(hs[0]); len(gs) != 0 {
 		t.Errorf("rotation gate while haproxy changes: %+v", gs)
 	}
+	c.Web.Port = 8080
 	// In a rollback every restored host passes its gates.
 	if gs := (Cluster{}).Rollback(c, hs, f)[1].After(hs[1]); len(gs) != 1 || gs[0].Name != "rotation" {
 		t.Errorf("rollback gates for web2: %+v", gs)

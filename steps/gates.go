@@ -210,9 +210,10 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 		return nil
 	}
 	rot := inRotation(t.Cluster, t.Host, lbs, f)
-	// Only a change of the port haproxy reaches the host on makes rotation
-	// wait for haproxy's own change (the contract between the two).
-	if !ListenChanges(t.Host, f) {
+	// Only a change of the port haproxy reaches the host on, made in the
+	// same stage as the host's own (a run the playbook could not stage),
+	// makes rotation wait for haproxy's change.
+	if !ListenChanges(t.Host, f) || !PortChanges(t.Cluster, f) {
 		rot.DependsOn = ""
 	}
 	return append(ReadyGate(t.Cluster, t.Host, lbs, f), rot)
@@ -221,8 +222,31 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 // Gates: between load balancers, the VIP must stay served (when it was).
 func (Keepalived) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
 
-// Gates: a haproxy reload moves the VIP if the tracker sees it down.
-func (HAProxy) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
+// Gates: a haproxy reload moves the VIP if the tracker sees it down. When
+// the reload switched the contract with the web hosts (port, health check),
+// every serving web host must be UP and answer a pinned request through this
+// load balancer before the next one switches.
+func (HAProxy) Gates(t Target, f Fleet) []Gate {
+	gs := vipServed(t, f)
+	if !ContractChanges(t.Host, t.Cluster, f) {
+		return gs
+	}
+	seen := map[string]bool{}
+	for _, b := range t.Cluster.HAProxy.Backends {
+		for _, s := range b.Servers {
+			h := t.Cluster.Host(s.Host)
+			if h == nil || seen[h.Name] || !Serving(h, f) {
+				continue
+			}
+			seen[h.Name] = true
+			g := inRotation(t.Cluster, h, []*inventory.Host{t.Host}, f)
+			g.DependsOn = ""
+			g.OK = "in rotation through " + t.Host.Name + " on the new contract"
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
 
 // FinalGates: see Keepalived.
 func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalGates(t, f) }

@@ -119,23 +119,23 @@ func golden(t *testing.T, path string, got []byte) {
 }
 
 func TestSetListen(t *testing.T) {
-	out, err := setListen([]byte("Listen 80\nListen 0.0.0.0:443\n"), 8080)
+	out, err := setListen([]byte("Listen 80\nListen 0.0.0.0:443\n"), []int{8080})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(out) != "Listen 8080\n# disabled by hadeploy: Listen 0.0.0.0:443\n" {
 		t.Errorf("got %q", out)
 	}
-	out, _ = setListen([]byte("ServerRoot x\n"), 8080)
+	out, _ = setListen([]byte("ServerRoot x\n"), []int{8080})
 	if !strings.HasSuffix(string(out), "\nListen 8080\n") {
 		t.Errorf("missing Listen appended: %q", out)
 	}
-	if _, err := setListen(nil, 8080); err == nil {
+	if _, err := setListen(nil, []int{8080}); err == nil {
 		t.Error("absent httpd.conf must be an error")
 	}
 	// Idempotent: editing the edited file changes nothing.
-	once, _ := setListen([]byte(rhelHTTPDConf), 8080)
-	twice, _ := setListen(once, 8080)
+	once, _ := setListen([]byte(rhelHTTPDConf), []int{8080})
+	twice, _ := setListen(once, []int{8080})
 	if string(once) != string(twice) {
 		t.Errorf("edit is not idempotent:\n%s\n%s", once, twice)
 	}
@@ -184,5 +184,25 @@ func TestReadsCoverBothFamilies(t *testing.T) {
 		if !strings.Contains(ps, want) {
 			t.Errorf("Reads lacks %s", want)
 		}
+	}
+}
+
+// A staged port change listens on both ports, then on the new one only; each
+// edit is idempotent and keeps the rest of httpd.conf.
+func TestSetListenTwoPorts(t *testing.T) {
+	both, _ := setListen([]byte(rhelHTTPDConf), []int{8080, 8081})
+	if !strings.Contains(string(both), "Listen 8080\nListen 8081\n") {
+		t.Fatalf("both ports: %s", both)
+	}
+	if again, _ := setListen(both, []int{8080, 8081}); string(again) != string(both) {
+		t.Errorf("two-port edit not idempotent:\n%s\n%s", both, again)
+	}
+	one, _ := setListen(both, []int{8081})
+	if strings.Contains(string(one), "8080") || !strings.Contains(string(one), "Listen 8081\n") {
+		t.Errorf("back to one port: %s", one)
+	}
+	direct, _ := setListen([]byte(rhelHTTPDConf), []int{8081})
+	if string(one) != string(direct) {
+		t.Errorf("1→2→1 ports differs from a direct edit:\n%s\n%s", one, direct)
 	}
 }
