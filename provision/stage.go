@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/hadeploy/hadeploy/events"
 	"github.com/hadeploy/hadeploy/inventory"
@@ -21,8 +22,10 @@ import (
 // stageRun is one stage of this apply: its run id on the hosts, the cluster
 // it wants, and the hosts it touched.
 type stageRun struct {
-	id      string
-	stage   playbooks.Stage
+	id    string
+	stage playbooks.Stage
+	mu    sync.Mutex // hosts are touched in parallel (packages)
+	// touched: the hosts this stage changed or began changing.
 	touched map[string]bool
 }
 
@@ -65,14 +68,20 @@ func (r *Runner) begin(i int, st playbooks.Stage) {
 func (r *Runner) touch(c *hostConn) {
 	c.touched = true
 	if n := len(r.stages); n > 0 {
-		r.stages[n-1].touched[c.h.Name] = true
+		st := r.stages[n-1]
+		st.mu.Lock()
+		st.touched[c.h.Name] = true
+		st.mu.Unlock()
 	}
 }
 
 // touchedNow reports whether the current stage touched c.
 func (r *Runner) touchedNow(c *hostConn) bool {
 	if n := len(r.stages); n > 0 {
-		return r.stages[n-1].touched[c.h.Name]
+		st := r.stages[n-1]
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.touched[c.h.Name]
 	}
 	return c.touched
 }
@@ -110,8 +119,8 @@ func (r *Runner) reread(ctx context.Context) error {
 
 // readStages makes the snapshot read what every stage's steps manage too
 // (the old health page a stage keeps serving): a file the snapshot did not
-// read would look absent, be journaled "absent" and removed by a rollback.
-// It reports whether that added anything, so the hosts must be read again.
+// read would look absent, so the plan would show it new and rewrite it. It
+// reports whether that added anything, so the hosts must be read again.
 func (r *Runner) readStages(stages []playbooks.Stage) (bool, error) {
 	seen := map[string]bool{}
 	for _, p := range r.reads.Paths {
