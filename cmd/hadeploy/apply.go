@@ -31,6 +31,11 @@ func newPlanCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var stages []string
+			for _, st := range s.runner.Stages() {
+				stages = append(stages, st.Name+": "+st.Says)
+			}
+			s.ui.Stages(stages, s.runner.Sink)
 			total := renderPlan(s, plans)
 			if total > 0 {
 				return &codeError{code: exitChanges}

@@ -50,7 +50,7 @@ type Host struct {
 	mu    sync.Mutex
 	runs  map[string]*run // run id → what it changed
 	runID string          // the run last started
-	Log     []string // every program's first meaningful line, for assertions
+	Log   []string        // every program's first meaningful line, for assertions
 	// Programs holds every program the host was sent, whole.
 	Programs []string
 }
