@@ -218,6 +218,9 @@ func (c *Cluster) Master() *Host {
 // VIPAddr is the VIP without prefix.
 func (c *Cluster) VIPAddr() string { return c.VIPPrefix.Addr().String() }
 
+// HealthCheck is Web.HealthCheck as "METHOD PATH".
+func (c *Cluster) HealthCheck() string { return c.HealthMethod() + " " + c.HealthPath() }
+
 // HealthMethod and HealthPath split Web.HealthCheck.
 func (c *Cluster) HealthMethod() string { m, _ := splitHealth(c.Web.HealthCheck); return m }
 func (c *Cluster) HealthPath() string   { _, p := splitHealth(c.Web.HealthCheck); return p }

@@ -342,3 +342,25 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// An lb whose haproxy keeps reaching the servers on the old port after its
+// reload (a saved server state applied over the new configuration) fails
+// the switch gate: the change stops and is rolled back before any web host
+// drops the old port.
+func TestSwitchGateCatchesAnOldPortKeptAtRuntime(t *testing.T) {
+	fc := appliedCluster(t)
+	fc.hosts["lb2"].ServerPort = func(sv, configured string) string { return "8080" }
+	fc.c.Web.Port = 8081
+	r := fc.runner("R2")
+	w := fc.watch(r)
+	_, err := r.Apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "stage switch: lb2: after its change: switched") || !strings.Contains(err.Error(), "web/web1 on port 8080, configured 8081") {
+		t.Fatalf("want the switch gate to stop the run on lb2, got %v", err)
+	}
+	if got := strings.Join(fc.rolled(), ","); got != "lb2,web2,web1" {
+		t.Errorf("rolled back %s, want lb2,web2,web1", got)
+	}
+	if len(w.violations) > 0 {
+		t.Errorf("the two sides disagreed:\n%s", strings.Join(w.violations, "\n"))
+	}
+}

@@ -231,6 +231,7 @@ func (HAProxy) Gates(t Target, f Fleet) []Gate {
 	if !ContractChanges(t.Host, t.Cluster, f) {
 		return gs
 	}
+	gs = append(gs, switched(t.Host, f))
 	seen := map[string]bool{}
 	for _, b := range t.Cluster.HAProxy.Backends {
 		for _, s := range b.Servers {
@@ -250,6 +251,55 @@ func (HAProxy) Gates(t Target, f Fleet) []Gate {
 
 // FinalGates: see Keepalived.
 func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalGates(t, f) }
+
+// switched: lb's running haproxy reaches every server on the port its
+// configuration file names (its runtime state, not the file: a saved server
+// state could have kept the old port over the configuration). The file, not
+// the inventory, so the same gate holds after a rollback restored it.
+func switched(lb *inventory.Host, f Fleet) Gate {
+	cfg := "/etc/haproxy/haproxy.cfg"
+	if d, err := distroFor(f.Facts(lb.Name).Family); err == nil {
+		cfg = d.HAProxyCfg
+	}
+	return Gate{
+		Name: "switched", Host: lb.Name, Observers: []*inventory.Host{lb}, Bound: 5 * time.Second,
+		OK: "haproxy reaches every server on the port its configuration names",
+		Probe: func(lb *inventory.Host) *shell.Script {
+			s := &shell.Script{}
+			s.Line(`awk '$1 == "backend" {b = $2} $1 == "server" && b != "" {n = split($3, a, ":"); print "==cfg " b " " $2 " " a[n]}' %s 2>/dev/null`, cfg)
+			s.Line(`echo 'show servers state' | timeout 3 socat stdio %s 2>/dev/null | awk 'NF > 18 && !/^#/ {print "==port " $2 " " $4 " " $19}'`,
+				"UNIX-CONNECT:"+StatsSocket(f.Facts(lb.Name).Family))
+			return s
+		},
+		Passed: func(out map[string]string) (bool, string) {
+			want, got := map[string]string{}, map[string]string{}
+			var order []string
+			for _, l := range strings.Split(out[lb.Name], "\n") {
+				fs := strings.Fields(l)
+				if len(fs) != 4 {
+					continue
+				}
+				switch fs[0] {
+				case "==cfg":
+					order = append(order, fs[1]+"/"+fs[2])
+					want[fs[1]+"/"+fs[2]] = fs[3]
+				case "==port":
+					got[fs[1]+"/"+fs[2]] = fs[3]
+				}
+			}
+			if len(want) == 0 {
+				return false, "no server line read from the configuration"
+			}
+			var why []string
+			for _, k := range order {
+				if got[k] != want[k] {
+					why = append(why, fmt.Sprintf("%s on port %s, configured %s", k, orNone(got[k]), want[k]))
+				}
+			}
+			return len(why) == 0, strings.Join(why, ", ")
+		},
+	}
+}
 
 func vipServed(t Target, f Fleet) []Gate {
 	var lbs []*inventory.Host

@@ -39,6 +39,10 @@ type Host struct {
 	// the admin state set through its runtime API ("backend/server" → state).
 	Backends map[string][]string
 	Admin    map[string]string
+	// ServerPort, when set, is the port the fake haproxy really reaches
+	// server sv on, given the configured one (a saved state that kept the
+	// old port); default: the configured one.
+	ServerPort func(sv, configured string) string
 	// Sessions is a server's current sessions (default 0).
 	Sessions func(sv string) int
 
@@ -244,6 +248,26 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 			r.status = "ok"
 		}
 		return ok(""), nil
+	case strings.Contains(s, "'show servers state'") && strings.Contains(s, "==port"):
+		// The ports the fake haproxy reaches its servers on: its config's.
+		h.Log = append(h.Log, "servers state")
+		var b strings.Builder
+		be := ""
+		for _, l := range strings.Split(h.Files["/etc/haproxy/haproxy.cfg"], "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 2 && f[0] == "backend":
+				be = f[1]
+			case len(f) >= 3 && f[0] == "server" && be != "":
+				port := f[2][strings.LastIndexByte(f[2], ':')+1:]
+				fmt.Fprintf(&b, "==cfg %s %s %s\n", be, f[1], port)
+				if h.ServerPort != nil {
+					port = h.ServerPort(f[1], port)
+				}
+				fmt.Fprintf(&b, "==port %s %s %s\n", be, f[1], port)
+			}
+		}
+		return ok(b.String()), nil
 	case strings.Contains(s, "echo ==probe"):
 		// A test gate's probe: answer with the host's name.
 		return ok("==probe " + h.HostName + "\n"), nil
