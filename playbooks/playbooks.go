@@ -223,7 +223,17 @@ func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.F
 	after := func(h *inventory.Host) []steps.Gate { return gatesAfter(c, h, f, false) }
 	var out []Phase
 	if len(lb) > 0 {
-		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true, After: after})
+		// A restored haproxy that ran must reach every server on the port its
+		// restored file names before the next lb goes (undoing a switch of
+		// the web port: the snapshot cannot tell which restore switches back).
+		lbAfter := func(h *inventory.Host) []steps.Gate {
+			gs := after(h)
+			if f.Active(h.Name, "haproxy") && !slices.ContainsFunc(gs, func(g steps.Gate) bool { return g.Name == "switched" }) {
+				gs = append(gs, steps.Switched(h, f))
+			}
+			return gs
+		}
+		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true, After: lbAfter})
 	}
 	if len(web) > 0 {
 		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: after,

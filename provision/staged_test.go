@@ -280,6 +280,18 @@ func TestRollbackCommandUndoesAStagedApplyStageByStage(t *testing.T) {
 	if got := strings.Join(fc.rolled(), ","); got != "web2,web1,lb2,lb1,web2,web1" {
 		t.Errorf("rolled back %s", got)
 	}
+	switched := 0
+	for _, e := range fc.events {
+		if e.Type == events.EvWarning {
+			t.Errorf("warning: %s", e.Message)
+		}
+		if e.Step == "switched" && e.Type == events.EvInfo {
+			switched++
+		}
+	}
+	if switched != 2 {
+		t.Errorf("%d lbs passed the switch gate once restored, want 2", switched)
+	}
 	if after := fc.files(contractFiles...); !mapsEqual(before, after) {
 		t.Error("files not restored to before the staged apply")
 	}

@@ -231,7 +231,7 @@ func (HAProxy) Gates(t Target, f Fleet) []Gate {
 	if !ContractChanges(t.Host, t.Cluster, f) {
 		return gs
 	}
-	gs = append(gs, switched(t.Host, f))
+	gs = append(gs, Switched(t.Host, f))
 	seen := map[string]bool{}
 	for _, b := range t.Cluster.HAProxy.Backends {
 		for _, s := range b.Servers {
@@ -252,11 +252,11 @@ func (HAProxy) Gates(t Target, f Fleet) []Gate {
 // FinalGates: see Keepalived.
 func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalGates(t, f) }
 
-// switched: lb's running haproxy reaches every server on the port its
+// Switched: lb's running haproxy reaches every server on the port its
 // configuration file names (its runtime state, not the file: a saved server
 // state could have kept the old port over the configuration). The file, not
 // the inventory, so the same gate holds after a rollback restored it.
-func switched(lb *inventory.Host, f Fleet) Gate {
+func Switched(lb *inventory.Host, f Fleet) Gate {
 	cfg := "/etc/haproxy/haproxy.cfg"
 	if d, err := distroFor(f.Facts(lb.Name).Family); err == nil {
 		cfg = d.HAProxyCfg
