@@ -37,13 +37,26 @@ var (
 // maxRequests or maxDuration.
 func during(t *testing.T, name string, op func()) avail {
 	t.Helper()
+	return duringAccept(t, name, servedPage, op)
+}
+
+// servedPage: a web host's page, the only answer that counts as served.
+func servedPage(resp *http.Response, body string) bool {
+	return resp.StatusCode == 200 && strings.HasPrefix(body, "web")
+}
+
+// duringAccept is during with its own idea of a served answer (a redirect
+// to HTTPS is one once redirect_http is on). The client follows nothing.
+func duringAccept(t *testing.T, name string, served func(resp *http.Response, body string) bool, op func()) avail {
+	t.Helper()
 	const (
 		rate        = 20
 		maxRequests = 4000
 		maxDuration = 3 * time.Minute
 	)
 	cl := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true,
-		DialContext: (&net.Dialer{Timeout: time.Second}).DialContext}}
+		DialContext: (&net.Dialer{Timeout: time.Second}).DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	ctx, cancel := context.WithTimeout(context.Background(), maxDuration)
 	defer cancel()
 	var a avail
@@ -66,11 +79,11 @@ func during(t *testing.T, name string, op func()) avail {
 			a.Requests++
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, vipURL, nil)
 			resp, err := cl.Do(req)
-			ok := err == nil && resp.StatusCode == 200
+			ok := err == nil
 			if err == nil {
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 				resp.Body.Close()
-				ok = ok && strings.HasPrefix(string(b), "web")
+				ok = served(resp, string(b))
 			}
 			if !ok {
 				if ctx.Err() == nil {

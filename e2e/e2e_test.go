@@ -250,6 +250,8 @@ func TestCluster(t *testing.T) {
 		want(t, r, 0, "plan after apply")
 	})
 
+	t.Run("TLS with redirect, HSTS and metrics: no failed request, verified, key never shown", testTLS)
+
 	t.Run("weight change touches one line, reloads, keeps the VIP, rolls back byte for byte", func(t *testing.T) {
 		orig := inHost(t, "lb1", "cat", "/etc/haproxy/haproxy.cfg")
 		pidBefore := inHost(t, "lb1", "systemctl", "show", "-p", "MainPID", "--value", "haproxy")

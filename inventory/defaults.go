@@ -1,5 +1,7 @@
 package inventory
 
+import "time"
+
 // Defaults applied when a field is absent.
 const (
 	DefaultName           = "hadeploy"
@@ -26,4 +28,10 @@ const (
 	DefaultTimeServer     = "pool.ntp.org"
 	DefaultTimeSchedule   = "*/10 * * * *"
 	DefaultKeepBackups    = 5
+	DefaultTLSPort        = 443
+	DefaultMetricsPort    = 8405
+	DefaultMetricsPath    = "/metrics"
+	// TLSExpiryWarning: a certificate expiring sooner is a warning (validate,
+	// plan, verify), not a refusal.
+	TLSExpiryWarning = 21 * 24 * time.Hour
 )

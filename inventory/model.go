@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Roles a host can have.
@@ -126,6 +127,38 @@ type HAProxy struct {
 	CheckInter int `yaml:"check_inter"`
 	Rise       int `yaml:"rise"`
 	Fall       int `yaml:"fall"`
+	// TLS terminates HTTPS on the load balancers (nil: plain HTTP only).
+	TLS *TLS `yaml:"tls"`
+	// Metrics serves haproxy's Prometheus exporter (nil: off).
+	Metrics *Metrics `yaml:"metrics"`
+}
+
+// TLS is HTTPS termination on haproxy. Certificate and Key are files on the
+// operator's machine, relative to the inventory file; they are read and
+// checked while the inventory loads, so bad ones stop before any host.
+type TLS struct {
+	Certificate  string `yaml:"certificate"`
+	Key          string `yaml:"key"`
+	Port         int    `yaml:"port"`
+	RedirectHTTP bool   `yaml:"redirect_http"`
+	// HSTSMaxAge in seconds; 0 sends no Strict-Transport-Security header.
+	HSTSMaxAge int `yaml:"hsts_max_age"`
+
+	// Derived from the files after validation.
+	CertPEM string `yaml:"-"` // leaf then chain, PEM
+	// KeyPEM is the private key, PEM. Secret: masked whole wherever shown.
+	KeyPEM string `yaml:"-" secret:"true"`
+	// Fingerprint is the leaf's SHA-256, hex.
+	Fingerprint string    `yaml:"-"`
+	Subject     string    `yaml:"-"`
+	NotAfter    time.Time `yaml:"-"`
+}
+
+// Metrics is haproxy's built-in Prometheus exporter, on a frontend of its
+// own bound to each load balancer's own address.
+type Metrics struct {
+	Port int    `yaml:"port"`
+	Path string `yaml:"path"`
 }
 
 // StatsAuth protects the stats page. Password is a secret.
@@ -159,9 +192,18 @@ type Route struct {
 
 // Time configures clock synchronisation.
 type Time struct {
+	// Method is TimeNtpdate (a cron job steps the clock, as in the article)
+	// or TimeChrony (the chrony daemon slews it).
+	Method   string `yaml:"method"`
 	Server   string `yaml:"server"`
 	Schedule string `yaml:"schedule"`
 }
+
+// Time sync methods.
+const (
+	TimeNtpdate = "ntpdate"
+	TimeChrony  = "chrony"
+)
 
 // HasRole reports whether the host has role r.
 func (h *Host) HasRole(r string) bool {

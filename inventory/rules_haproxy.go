@@ -43,6 +43,8 @@ func (k *check) checkHAProxy() {
 	k.checkBackends()
 	k.checkDefaultBackend()
 	k.checkRoutes()
+	k.checkTLS()
+	k.checkMetrics()
 }
 
 func (k *check) webHostNames() string {

@@ -8,6 +8,14 @@ import (
 
 func (k *check) checkTime() {
 	t := &k.c.Time
+	if k.strField("time.method", &t.Method, TimeNtpdate) || k.has("time.method") {
+		if t.Method != TimeNtpdate && t.Method != TimeChrony {
+			k.errf("time.method", "must be %q (a cron job steps the clock) or %q (the chrony daemon slews it), got %s", TimeNtpdate, TimeChrony, quote(t.Method))
+		}
+	}
+	if t.Method == TimeChrony && k.has("time.schedule") {
+		k.errf("time.schedule", "is for time.method %q only: with %q the daemon syncs all the time; remove time.schedule", TimeNtpdate, TimeChrony)
+	}
 	if k.strField("time.server", &t.Server, DefaultTimeServer) || k.has("time.server") {
 		if p := addressProblem(t.Server); p != "" {
 			k.errf("time.server", "%s (the NTP server clocks are synced from)", p)

@@ -27,6 +27,8 @@ var synonyms = map[string][]string{
 	"ntp":              {"server"},
 	"ntp_server":       {"server"},
 	"cron":             {"schedule"},
+	"chrony":           {"method"},
+	"mode":             {"method"},
 	"key":              {"identity_file"},
 	"ssh_key":          {"identity_file"},
 	"iface":            {"interface"},

@@ -158,6 +158,28 @@ func TestGates(t *testing.T) {
 	if ok, _ := vip.Passed(map[string]string{"lb1": "==free\n", "lb2": "==free\n"}); ok {
 		t.Error("no holder accepted")
 	}
+	// Right after a cold apply lb2 may hold the VIP while lb1's tracker has
+	// not risen yet: the final gate waits until lb1 preempts (the race the
+	// e2e status check met under load), unless lb1 cannot take it.
+	healthy := "==vrrp active active 0 0\n"
+	for _, tc := range []struct {
+		lb1, lb2 string
+		ok       bool
+	}{
+		{"==free\n" + healthy, "==holds\n" + healthy, false},
+		{"==holds\n" + healthy, "==free\n" + healthy, true},
+		{"==free\n==vrrp active active 1 0\n", "==holds\n" + healthy, true},   // lb1 in FAULT
+		{"==free\n==vrrp active failed 0 0\n", "==holds\n" + healthy, true},   // lb1's haproxy stopped
+		{"==free\n==vrrp active active 0 30\n", "==holds\n" + healthy, true},  // switched over to lb2
+		{"==holds\n==vrrp active active 0 30\n", "==free\n" + healthy, false}, // lb2 will take it back
+	} {
+		if ok, why := vip.Passed(map[string]string{"lb1": tc.lb1, "lb2": tc.lb2}); ok != tc.ok {
+			t.Errorf("final VIP gate on lb1 %q, lb2 %q: %v (%s), want %v", tc.lb1, tc.lb2, ok, why, tc.ok)
+		}
+	}
+	if p := vip.Probe(hs[2]).String(); !strings.Contains(p, "/var/lib/hadeploy/vrrp-priority") || !strings.Contains(p, "/var/lib/hadeploy/haproxy-down") {
+		t.Errorf("final VIP probe reads no track files:\n%s", p)
+	}
 	// --limit: no final VIP gate.
 	if ph := (Cluster{}).Apply(c, hs[2:3], fleet{hosts: hs[2:3], holder: "lb1", changing: f.changing}); len(ph[0].Finally) != 0 {
 		t.Error("final VIP gate under --limit")

@@ -69,7 +69,9 @@ func (r *Runner) lockOrder() []*hostConn {
 // same round trip. With LockWait it retries, with backoff, while someone
 // else holds the lock, saying who; then fails with the holders.
 func (r *Runner) lockAll(ctx context.Context) error {
-	deadline := time.Now().Add(r.LockWait)
+	// The wait starts when the lock is first found held, not before the
+	// first attempt (connecting a slow fleet must not eat it).
+	var deadline time.Time
 	delay := 250 * time.Millisecond
 	said := ""
 	for {
@@ -77,6 +79,9 @@ func (r *Runner) lockAll(ctx context.Context) error {
 		var le *LockedError
 		if !errors.As(err, &le) || r.LockWait <= 0 {
 			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(r.LockWait)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

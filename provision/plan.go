@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hadeploy/hadeploy/inventory"
@@ -22,6 +23,7 @@ type FileChange struct {
 	// Secret: never show the content; SecretLines: mask lines with these
 	// prefixes (both declared by the step).
 	Secret      bool
+	Summary     string
 	SecretLines []string
 	// Pending: the file is edited from a distro default that appears only
 	// once the package is installed, so its final content is not known yet.
@@ -109,7 +111,7 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 		for _, f := range d.Files {
 			cur := sn.Files[f.Path]
 			fc := FileChange{Path: f.Path, Old: cur.Content, OldExists: cur.Exists, Mode: uint32(f.Mode),
-				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret, SecretLines: f.SecretLines}
+				Owner: f.Owner, Validate: f.Validate, Secret: f.Secret, Summary: f.Summary, SecretLines: f.SecretLines}
 			if f.Edit != nil {
 				if !cur.Exists {
 					fc.Pending = true
@@ -148,18 +150,46 @@ func PlanHost(c *inventory.Cluster, h *inventory.Host, sn *Snapshot, stepsFor fu
 }
 
 // Redactor hides secret values in anything shown or logged.
-type Redactor struct{ secrets []string }
+type Redactor struct {
+	secrets []string
+	// blocks are the multi-line secrets (a TLS key), whose pieces are
+	// masked too.
+	blocks []string
+}
 
 // NewRedactor collects the inventory's secrets (the fields tagged secret).
-func NewRedactor(c *inventory.Cluster) *Redactor { return &Redactor{secrets: c.Secrets()} }
+func NewRedactor(c *inventory.Cluster) *Redactor {
+	r := &Redactor{secrets: c.Secrets()}
+	for _, s := range r.secrets {
+		if strings.Contains(s, "\n") {
+			r.blocks = append(r.blocks, s)
+		}
+	}
+	return r
+}
 
-// Redact replaces every secret with a mask.
+// base64Run is a piece of a PEM body long enough to be worth masking.
+var base64Run = regexp.MustCompile(`[A-Za-z0-9+/=]{16,}`)
+
+// Redact replaces every secret with a mask. A multi-line secret (a PEM key)
+// is masked whole and by any piece of 16 characters or more of its body, so
+// that an output cut mid-key or quoting one line shows nothing of it.
 func (r *Redactor) Redact(s string) string {
 	if r == nil {
 		return s
 	}
 	for _, x := range r.secrets {
 		s = strings.ReplaceAll(s, x, "********")
+	}
+	if len(r.blocks) > 0 {
+		s = base64Run.ReplaceAllStringFunc(s, func(run string) string {
+			for _, b := range r.blocks {
+				if strings.Contains(b, run) {
+					return "********"
+				}
+			}
+			return run
+		})
 	}
 	return s
 }
@@ -173,6 +203,9 @@ func (r *Redactor) Diff(fc FileChange) string {
 	}
 	if fc.Secret {
 		d := fmt.Sprintf("--- %s\n+++ %s\n(secret file, content not shown: %s → %s)\n", fc.Path, fc.Path, fingerprint(fc.Old, fc.OldExists), fingerprint(fc.New, true))
+		if fc.Summary != "" {
+			d += r.Redact(fc.Summary) + "\n"
+		}
 		if fc.MetaChanged {
 			d += fmt.Sprintf("(mode/owner set to %o %s)\n", fc.Mode, fc.Owner)
 		}

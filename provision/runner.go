@@ -212,10 +212,31 @@ func (r *Runner) Open(ctx context.Context, lock bool) error {
 	} else {
 		err = r.snapshot(ctx, r.conns, false)
 	}
+	if err == nil {
+		if err = r.unknownOS(); err != nil && lock {
+			r.releaseLocks(context.WithoutCancel(ctx), "")
+		}
+	}
 	if err != nil {
 		r.Close()
 	}
 	return err
+}
+
+// unknownOS names every host whose OS hadeploy has no profile for, with what
+// its os-release says. Open calls it once every host is read, so one such
+// host stops the run before anything changes on any host.
+func (r *Runner) unknownOS() error {
+	var errs []error
+	for _, c := range r.lockOrder() {
+		if c.snap != nil && c.snap.OSErr != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.h.Name, c.snap.OSErr))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w\nnothing was changed on any host", errors.Join(errs...))
 }
 
 // elideFiles drops the base64 file contents of a snapshot from logs: they

@@ -531,3 +531,44 @@ func appliedCluster(t *testing.T) *cluster {
 	}
 	return fc
 }
+
+// An OS without a profile on two hosts: apply names both, with what their
+// os-release says, and changes nothing on any host (not even the known ones),
+// leaving no lock behind.
+func TestApplyRefusesUnknownOS(t *testing.T) {
+	fc := newCluster(t)
+	fc.giveVIP("lb1")
+	fc.hosts["web2"].OSRelease = "ID=arch\nPRETTY_NAME=\"Arch Linux\"\n"
+	fc.hosts["lb2"].OSRelease = "ID=alpine\nVERSION_ID=3.20.0\nPRETTY_NAME=\"Alpine Linux v3.20\"\n"
+	before := map[string]string{}
+	for n, h := range fc.hosts {
+		before[n] = fmt.Sprint(h.Files)
+	}
+	_, err := fc.runner("R1").Apply(context.Background())
+	if err == nil {
+		t.Fatal("apply on an unknown OS succeeded")
+	}
+	msg := err.Error()
+	for _, want := range []string{`web2: unsupported OS: /etc/os-release says ID="arch"`, `PRETTY_NAME="Arch Linux"`,
+		`lb2: unsupported OS: /etc/os-release says ID="alpine" VERSION_ID="3.20.0"`, "nothing was changed on any host"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "web1:") || strings.Contains(msg, "lb1:") {
+		t.Errorf("error names a supported host:\n%s", msg)
+	}
+	for n, h := range fc.hosts {
+		if fmt.Sprint(h.Files) != before[n] {
+			t.Errorf("%s changed: %v", n, h.Files)
+		}
+		if h.Lock != "" {
+			t.Errorf("%s: lock left behind: %s", n, h.Lock)
+		}
+	}
+	for _, e := range fc.events {
+		if e.Type == events.EvStep && e.Status == events.StatusChanged {
+			t.Errorf("a step ran: %+v", e)
+		}
+	}
+}

@@ -55,6 +55,7 @@ Z2xvYmFsCg==
 ==unit UnitFileState=
 ==addr 127.0.0.1/8
 ==addr 10.213.47.21/24
+==haproxy 2.6.12-1+deb12u4 prometheus-exporter
 ==addr 10.213.47.100/24
 ==run 20261126T100000.000Z ok by root@x cmd=apply
 ==run 20261126T110000.000Z running by root@x cmd=apply
@@ -66,7 +67,7 @@ func TestParseSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sn.Facts.Family != "debian" || sn.Facts.Hostname != "lb1" {
+	if sn.Facts.Family != "debian" || sn.Facts.Hostname != "lb1" || sn.Facts.HAProxyVersion != "2.6.12-1+deb12u4" || !sn.Facts.HAProxyHas("prometheus-exporter") {
 		t.Errorf("facts %+v", sn.Facts)
 	}
 	if f := sn.Files["/etc/haproxy/haproxy.cfg"]; !f.Exists || string(f.Content) != "global\n" || f.Mode != 0o644 || f.Owner != "root:root" {
@@ -99,8 +100,12 @@ func TestParseSnapshot(t *testing.T) {
 	if sn.LockTaken || !strings.Contains(sn.Lock, "bob@laptop") {
 		t.Errorf("lock %q taken %v", sn.Lock, sn.LockTaken)
 	}
-	if _, err := ParseSnapshot([]byte("==os\nID=arch\n==endos\n")); err == nil {
-		t.Error("unsupported OS must be an error")
+	sn, err = ParseSnapshot([]byte("==os\nID=arch\nPRETTY_NAME=\"Arch Linux\"\n==endos\n"))
+	if err != nil || sn.OSErr == nil || sn.Facts.Family != "" {
+		t.Fatalf("unsupported OS must be kept as OSErr, not a failed read: %v %v %+v", err, sn.OSErr, sn.Facts)
+	}
+	if msg := sn.OSErr.Error(); !strings.Contains(msg, `ID="arch"`) || !strings.Contains(msg, `PRETTY_NAME="Arch Linux"`) {
+		t.Errorf("OSErr does not quote os-release: %s", msg)
 	}
 }
 

@@ -55,6 +55,9 @@ type Snapshot struct {
 	Lock string
 	// LockTaken reports that this snapshot took the lock.
 	LockTaken bool
+	// OSErr says the host's OS has no row in the distro table (Facts then
+	// has no Family). The runner refuses every host when one has it.
+	OSErr error
 }
 
 // SnapshotScript reads paths, packages and services; with lockInfo set it also
@@ -74,6 +77,7 @@ func SnapshotScript(paths, packages, services []string, lockInfo string, staleMi
 		s.Raw(`systemctl show -p Id,ActiveState,UnitFileState ` + strings.Join(quoteAll(unitNames(services)), " ") + ` 2>/dev/null | sed 's/^/==unit /'`)
 	}
 	s.Raw(addrsCmd)
+	s.Raw(facts.HAProxyVVCmd)
 	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
 	if lockInfo != "" {
 		s.Line(`mkdir -p %s`, StateRoot)
@@ -168,6 +172,8 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 			block[k] = v
 		case "==addr":
 			sn.Addrs = append(sn.Addrs, rest)
+		case "==haproxy":
+			sn.Facts.HAProxyVersion, sn.Facts.HAProxyServices = facts.ParseHAProxyVV(rest)
 		case "==run":
 			f := strings.SplitN(rest, " ", 3)
 			r := RunInfo{ID: f[0]}
@@ -194,12 +200,12 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
+	// An unknown OS is not a failed read: the runner names every such host
+	// at once, after reading all of them, before it changes any.
 	f, err := facts.ParseOSRelease(osr.Bytes())
-	if err != nil {
-		return nil, err
-	}
 	f.Hostname = sn.Facts.Hostname
-	sn.Facts = f
+	f.HAProxyVersion, f.HAProxyServices = sn.Facts.HAProxyVersion, sn.Facts.HAProxyServices
+	sn.Facts, sn.OSErr = f, err
 	return sn, nil
 }
 

@@ -147,7 +147,6 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	}
 	ver("haproxy", "-v")
 	ver("keepalived", "--version")
-	s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vip held'; else echo '==vip free'; fi`, " "+c.VIPAddr()+"/")
 	// keepalived dumps its state on its data signal (USR1 in 2.x); the file
 	// appears, then grows: it is read once its size holds still.
 	s.Line(`pid=$(cat %s 2>/dev/null); [ -n "$pid" ] || pid=$(systemctl show -p MainPID --value keepalived 2>/dev/null); [ "$pid" != 0 ] || pid=`, keepalivedPid)
@@ -157,6 +156,9 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	s.Line(`d1=%s; d2="/proc/$pid/root"%s; rm -f "$d1" "$d2"; kill -"$sig" "$pid"`, keepalivedData, keepalivedData)
 	s.Raw(`f=; n=-1; i=0; while [ $i -lt 30 ]; do for x in "$d1" "$d2"; do if [ -z "$f" ] && [ -s "$x" ]; then f=$x; fi; done; if [ -n "$f" ]; then m=$(wc -c < "$f"); [ "$m" = "$n" ] && break; n=$m; fi; i=$((i+1)); sleep 0.1; done`)
 	s.Line(`if [ -n "$f" ]; then awk -v inst=%s %s "$f"; rm -f "$f"; else echo '==vrrp unknown keepalived wrote no data dump within 3s'; fi; fi`, steps.VRRPInstance(c), vrrpAwk)
+	// Read right after the dump, not before its wait: a VRRP transition in
+	// between would show a state and a VIP from different moments.
+	s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vip held'; else echo '==vip free'; fi`, " "+c.VIPAddr()+"/")
 	sock := steps.StatsSocket(family)
 	s.Line(`if [ ! -S %s ]; then echo '==stats unknown no stats socket (is haproxy running?)'; elif out=$(echo 'show stat' | timeout 3 socat stdio %s 2>&1); then printf '%%s\n' "$out" | awk -F, %s; echo '==stats ok'; else printf '==stats unknown %%s\n' "$(printf '%%s' "$out" | head -n 1)"; fi`,
 		sock, "UNIX-CONNECT:"+sock, statAwk)

@@ -41,7 +41,7 @@ func DesiredContract(c *inventory.Cluster) Contract {
 // LBContract reads the contract of lb's current haproxy configuration as the
 // run read it (false: no configuration there yet).
 func LBContract(lb *inventory.Host, f Fleet) (Contract, bool) {
-	d, err := distroFor(f.Facts(lb.Name).Family)
+	d, err := distroFor(f.Facts(lb.Name))
 	if err != nil {
 		return Contract{}, false
 	}

@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,7 +143,10 @@ func routeTo(c *inventory.Cluster, h *inventory.Host) (string, bool) {
 
 // oneVIPHolder: exactly one load balancer holds the VIP, bounded by the
 // rendered VRRP timers (plus the tracker's rise once it must first see a
-// freshly started haproxy).
+// freshly started haproxy). The final gate also waits until VRRP has settled:
+// the holder is the lb keepalived will keep it on (see expectedHolders), so an
+// apply never ends with a preemption still to come — the VIP would move, and
+// connections in flight with it, moments after hadeploy said "done".
 func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate {
 	bound := MasterDownBound(c) + 3*time.Second
 	if final {
@@ -154,6 +158,10 @@ func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate 
 		Probe: func(*inventory.Host) *shell.Script {
 			s := &shell.Script{}
 			s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo ==holds; else echo ==free; fi`, " "+vip+"/")
+			if final {
+				s.Line(`printf '==vrrp %%s %%s %%s %%s\n' "$(systemctl is-active keepalived 2>/dev/null)" "$(systemctl is-active haproxy 2>/dev/null)" "$(cat %s 2>/dev/null || echo 0)" "$(cat %s 2>/dev/null || echo 0)"`,
+					HAProxyDownFile, PriorityFile)
+			}
 			return s
 		},
 		Passed: func(out map[string]string) (bool, string) {
@@ -165,13 +173,67 @@ func oneVIPHolder(c *inventory.Cluster, lbs []*inventory.Host, final bool) Gate 
 			}
 			switch len(holders) {
 			case 1:
-				return true, ""
 			case 0:
 				return false, "no load balancer holds the VIP " + vip
+			default:
+				return false, fmt.Sprintf("split brain: %s all hold the VIP %s (VRRP adverts not getting through?)", strings.Join(holders, ", "), vip)
 			}
-			return false, fmt.Sprintf("split brain: %s all hold the VIP %s (VRRP adverts not getting through?)", strings.Join(holders, ", "), vip)
+			if !final {
+				return true, ""
+			}
+			want := expectedHolders(c, out)
+			if len(want) == 0 || contains(want, holders[0]) {
+				return true, ""
+			}
+			return false, fmt.Sprintf("%s holds the VIP %s but VRRP has not settled: %s has the higher priority and will take it over", holders[0], vip, strings.Join(want, " or "))
 		},
 	}
+}
+
+// expectedHolders are the lbs keepalived converges on (preempt is on): among
+// those whose keepalived and haproxy run and that are not in FAULT (haproxy's
+// down file), the highest priority once lowered by the switchover's priority
+// file (track_file weight -1). Several on a tie; none when no lb qualifies or
+// a probe's output cannot be read.
+func expectedHolders(c *inventory.Cluster, out map[string]string) []string {
+	best, bestPrio := []string(nil), -1
+	for _, lb := range sortedNames(out) {
+		h := c.Host(lb)
+		var ka, hap, down, lower string
+		for _, l := range strings.Split(out[lb], "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "==vrrp "); ok {
+				if f := strings.Fields(rest); len(f) == 4 {
+					ka, hap, down, lower = f[0], f[1], f[2], f[3]
+				}
+			}
+		}
+		if h == nil || ka == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(lower)
+		if err != nil {
+			return nil
+		}
+		if ka != "active" || hap != "active" || down != "0" {
+			continue
+		}
+		switch p := h.Priority - n; {
+		case p > bestPrio:
+			best, bestPrio = []string{lb}, p
+		case p == bestPrio:
+			best = append(best, lb)
+		}
+	}
+	return best
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
 
 // RunningHAProxy lists the load balancers whose haproxy was running when the
@@ -258,7 +320,7 @@ func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalG
 // the inventory, so the same gate holds after a rollback restored it.
 func Switched(lb *inventory.Host, f Fleet) Gate {
 	cfg := "/etc/haproxy/haproxy.cfg"
-	if d, err := distroFor(f.Facts(lb.Name).Family); err == nil {
+	if d, err := distroFor(f.Facts(lb.Name)); err == nil {
 		cfg = d.HAProxyCfg
 	}
 	return Gate{
@@ -333,13 +395,13 @@ func (Keepalived) FinalGates(t Target, f Fleet) []Gate {
 // ListenChanges reports whether the plan changes the port web host h listens
 // on (the file that holds Apache's Listen line changes).
 func ListenChanges(h *inventory.Host, f Fleet) bool {
-	d, err := distroFor(f.Facts(h.Name).Family)
+	d, err := distroFor(f.Facts(h.Name))
 	return err == nil && f.ChangingFile(h.Name, d.listenFile())
 }
 
 // Serving reports whether web host h's web server was running when the run
 // began (a cold host is in no rotation yet).
 func Serving(h *inventory.Host, f Fleet) bool {
-	d, err := distroFor(f.Facts(h.Name).Family)
+	d, err := distroFor(f.Facts(h.Name))
 	return err == nil && f.Active(h.Name, d.WebService)
 }

@@ -44,7 +44,7 @@ const HAProxyDropIn = "/etc/systemd/system/haproxy.service.d/10-hadeploy.conf"
 func (HAProxy) Activation(t Target) string {
 	sock := "UNIX-CONNECT:" + StatsSocket(t.Facts.Family)
 	cfg := "/etc/haproxy/haproxy.cfg"
-	if d, err := distroFor(t.Facts.Family); err == nil {
+	if d, err := distroFor(t.Facts); err == nil {
 		cfg = d.HAProxyCfg
 	}
 	tmp, kept := HAProxyStateFile+".tmp", HAProxyStateFile+".kept"
@@ -69,7 +69,29 @@ type haproxyModel struct {
 	ACLs            []haproxyACL
 	DefaultBackend  string
 	Backends        []haproxyBackend
+	TLS             *haproxyTLS
+	Metrics         *haproxyMetrics
 }
+
+type haproxyTLS struct {
+	Port       int
+	PEM        string
+	Redirect   bool
+	HSTSMaxAge int
+}
+
+type haproxyMetrics struct {
+	Address string
+	Port    int
+	Path    string
+}
+
+// HAProxyTLSPEM is the one file haproxy reads for TLS: the certificate, its
+// chain and the key.
+const HAProxyTLSPEM = "/etc/haproxy/hadeploy.pem"
+
+// PrometheusService is the name haproxy -vv gives its built-in exporter.
+const PrometheusService = "prometheus-exporter"
 
 type haproxyACL struct {
 	Name, Match, Backend string
@@ -89,13 +111,21 @@ type haproxyServer struct {
 }
 
 func (HAProxy) Desired(t Target) (*Desired, error) {
-	d, err := distroFor(t.Facts.Family)
+	d, err := distroFor(t.Facts)
 	if err != nil {
 		return nil, err
 	}
 	m, err := haproxyFor(t.Cluster, d)
 	if err != nil {
 		return nil, err
+	}
+	if mx := t.Cluster.HAProxy.Metrics; mx != nil {
+		// Known once haproxy is installed: apply plans again right after
+		// installing packages, before any file is written.
+		if t.Facts.HAProxyVersion != "" && !t.Facts.HAProxyHas(PrometheusService) {
+			return nil, fmt.Errorf("haproxy.metrics: the installed haproxy %s was built without the Prometheus exporter (haproxy -vv lists no %s among its available services): remove haproxy.metrics, or install a haproxy built with USE_PROMEX=1", t.Facts.HAProxyVersion, PrometheusService)
+		}
+		m.Metrics = &haproxyMetrics{Address: t.Host.Address, Port: mx.Port, Path: mx.Path}
 	}
 	cfg, err := render("haproxy.cfg.tmpl", m)
 	if err != nil {
@@ -108,13 +138,21 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	var files []File
+	if tl := t.Cluster.HAProxy.TLS; tl != nil {
+		// First: it goes live before haproxy.cfg's candidate is checked, so
+		// haproxy -c loads the certificate it names.
+		files = append(files, File{Path: HAProxyTLSPEM, Content: []byte(tl.CertPEM + tl.KeyPEM), Mode: 0o600, Owner: "root:root",
+			Secret: true, Summary: TLSSummary(tl)})
+	}
+	files = append(files, File{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
+		Validate: "haproxy -c -f %s", SecretLines: []string{"stats auth"}},
+		File{Path: HAProxyDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root"})
 	return &Desired{
 		Step: "haproxy",
 		// socat talks to the stats socket, as in the article (verify uses it).
 		Packages: []string{"haproxy", "socat"},
-		Files: []File{{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
-			Validate: "haproxy -c -f %s", SecretLines: []string{"stats auth"}},
-			{Path: HAProxyDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root"}},
+		Files:    files,
 		Services: []Service{{Name: "haproxy", OnChange: Reload}},
 		Listen:   &Listen{Proto: "tcp", Port: t.Cluster.HAProxy.Port, Process: "haproxy"},
 	}, nil
@@ -125,6 +163,9 @@ func haproxyFor(c *inventory.Cluster, d *distro) (haproxyModel, error) {
 	m := haproxyModel{
 		Socket: d.HAProxySocket, Pidfile: d.HAProxyPidfile, CheckTimeoutS: int(HAProxyCheckTimeout / time.Second), StateFile: HAProxyStateFile, MaxConn: h.MaxConn, Port: h.Port,
 		StatsURI: h.StatsURI, DefaultBackend: h.DefaultBackend,
+	}
+	if tl := h.TLS; tl != nil {
+		m.TLS = &haproxyTLS{Port: tl.Port, PEM: HAProxyTLSPEM, Redirect: tl.RedirectHTTP, HSTSMaxAge: tl.HSTSMaxAge}
 	}
 	if h.StatsAuth != nil {
 		m.StatsAuth = h.StatsAuth.User + ":" + h.StatsAuth.Password
@@ -159,4 +200,9 @@ func haproxyFor(c *inventory.Cluster, d *distro) (haproxyModel, error) {
 		m.Backends = append(m.Backends, hb)
 	}
 	return m, nil
+}
+
+// TLSSummary is what plans show of the certificate: never the key.
+func TLSSummary(t *inventory.TLS) string {
+	return fmt.Sprintf("certificate sha256 %s, subject %s, expires %s", t.Fingerprint, t.Subject, t.NotAfter.UTC().Format(time.RFC3339))
 }

@@ -66,7 +66,7 @@ type checkScriptModel struct {
 }
 
 func (Keepalived) Desired(t Target) (*Desired, error) {
-	d, err := distroFor(t.Facts.Family)
+	d, err := distroFor(t.Facts)
 	if err != nil {
 		return nil, err
 	}

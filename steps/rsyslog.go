@@ -12,7 +12,7 @@ func (Rsyslog) Name() string                   { return "rsyslog" }
 func (Rsyslog) Applies(h *inventory.Host) bool { return h.HasRole(inventory.RoleLB) }
 
 func (Rsyslog) Desired(t Target) (*Desired, error) {
-	d, err := distroFor(t.Facts.Family)
+	d, err := distroFor(t.Facts)
 	if err != nil {
 		return nil, err
 	}

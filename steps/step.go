@@ -42,6 +42,9 @@ type File struct {
 	// Secret marks a file whose content is never shown (a TLS key): plans,
 	// diffs and events give its fingerprint only.
 	Secret bool
+	// Summary is what plans show of a Secret file instead of its content
+	// (a certificate's fingerprint, subject and expiry).
+	Summary string
 	// SecretLines are the prefixes of lines that hold a secret (keepalived's
 	// "auth_pass"): masked in diffs even when the value on the host is one
 	// the inventory no longer knows.
@@ -114,7 +117,7 @@ type Reads struct {
 var Families = []string{facts.FamilyDebian, facts.FamilyRHEL}
 
 // ReadsFor collects the Reads of every step stepsFor gives each host, under
-// every family.
+// every profile (family and release) of the distro table.
 func ReadsFor(c *inventory.Cluster, hosts []*inventory.Host, stepsFor func(*inventory.Host) []Step) (Reads, error) {
 	var r Reads
 	seen := map[string]bool{}
@@ -124,12 +127,12 @@ func ReadsFor(c *inventory.Cluster, hosts []*inventory.Host, stepsFor func(*inve
 			*list = append(*list, x)
 		}
 	}
-	for _, fam := range Families {
+	for _, pf := range Profiles {
 		for _, h := range hosts {
 			for _, st := range stepsFor(h) {
-				d, err := st.Desired(Target{Cluster: c, Host: h, Facts: facts.Facts{Family: fam}})
+				d, err := st.Desired(Target{Cluster: c, Host: h, Facts: pf})
 				if err != nil {
-					return r, fmt.Errorf("%s: step %s (%s): %w", h.Name, st.Name(), fam, err)
+					return r, fmt.Errorf("%s: step %s (%s): %w", h.Name, st.Name(), pf.Release(), err)
 				}
 				for _, f := range d.Files {
 					add(&r.Paths, "f", f.Path)

@@ -49,8 +49,9 @@ func seedCluster() *inventory.Cluster {
 }
 
 var families = map[string]facts.Facts{
-	"debian": {ID: "debian", VersionID: "12", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"},
-	"rhel":   {ID: "rocky", VersionID: "9", Family: facts.FamilyRHEL, PkgMgr: "dnf", Init: "systemd"},
+	"debian":   {ID: "debian", VersionID: "12", Codename: "bookworm", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"},
+	"debian13": {ID: "debian", VersionID: "13", Codename: "trixie", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"},
+	"rhel":     {ID: "rocky", VersionID: "9", Family: facts.FamilyRHEL, PkgMgr: "dnf", Init: "systemd"},
 }
 
 // rhelHTTPDConf is the part of a stock httpd.conf the edit touches.
@@ -95,6 +96,65 @@ func TestGolden(t *testing.T) {
 			}
 			golden(t, filepath.Join("testdata", "golden", fam, h.Name, "STEPS"), []byte(summary.String()))
 		}
+	}
+}
+
+// TestGoldenChrony pins time.method chrony per family: chrony's config, the
+// emptied cron file, and the packages, check and services.
+func TestGoldenChrony(t *testing.T) {
+	c := seedCluster()
+	c.Time.Method = inventory.TimeChrony
+	h := c.Hosts[0]
+	for _, fam := range []string{"debian13", "rhel"} {
+		d, err := TimeSync{}.Desired(Target{Cluster: c, Host: h, Facts: families[fam]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var summary strings.Builder
+		fmt.Fprintf(&summary, "packages: %s\ncheck: %s\n", strings.Join(d.Packages, " "), d.Check)
+		for _, s := range d.Services {
+			fmt.Fprintf(&summary, "service: %s on change %s\n", s.Name, s.OnChange)
+		}
+		for _, f := range d.Files {
+			fmt.Fprintf(&summary, "file: %s mode %o\n", f.Path, f.Mode)
+			golden(t, filepath.Join("testdata", "golden", "chrony-"+fam, strings.ReplaceAll(strings.TrimPrefix(f.Path, "/"), "/", "_")), f.Content)
+		}
+		for _, ck := range (TimeSync{}).Checks(Target{Cluster: c, Host: h, Facts: families[fam]}) {
+			fmt.Fprintf(&summary, "verify: %s: %s\n", ck.Name, ck.Command)
+			line := "^? 192.0.2.1                     0   6     0     -     +0ns[   +0ns] +/-    0ns"
+			if ck.Judge(line) || !ck.Judge(strings.Replace(line, "192.0.2.1", c.Time.Server, 1)) {
+				t.Errorf("%s: judge wrong for chronyc sources lines", ck.Name)
+			}
+		}
+		golden(t, filepath.Join("testdata", "golden", "chrony-"+fam, "STEPS"), []byte(summary.String()))
+	}
+}
+
+// TestDistroByRelease: Debian 13 and later (and sid, without VERSION_ID)
+// install ntpsec-ntpdate; Debian 12 and Ubuntu keep ntpdate.
+func TestDistroByRelease(t *testing.T) {
+	for _, c := range []struct {
+		f    facts.Facts
+		want string
+	}{
+		{families["debian"], "ntpdate"},
+		{families["debian13"], "ntpsec-ntpdate"},
+		{facts.Facts{ID: "debian", VersionID: "14", Family: facts.FamilyDebian}, "ntpsec-ntpdate"},
+		{facts.Facts{ID: "debian", Codename: "forky", Family: facts.FamilyDebian}, "ntpsec-ntpdate"},
+		{facts.Facts{ID: "debian", VersionID: "11", Family: facts.FamilyDebian}, "ntpdate"},
+		{facts.Facts{ID: "ubuntu", VersionID: "24.04", Family: facts.FamilyDebian}, "ntpdate"},
+		{families["rhel"], "chrony"},
+	} {
+		d, err := distroFor(c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.TimePackage != c.want {
+			t.Errorf("%s: time package %s, want %s", c.f.Release(), d.TimePackage, c.want)
+		}
+	}
+	if _, err := distroFor(facts.Facts{ID: "arch"}); err == nil {
+		t.Error("no family must be an error")
 	}
 }
 
@@ -178,6 +238,9 @@ func TestReadsCoverBothFamilies(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pk := strings.Join(rd.Packages, " "); !strings.Contains(pk, "ntpsec-ntpdate") || !strings.Contains(pk, " ntpdate") {
+		t.Errorf("Reads lacks a release's time package: %s", pk)
 	}
 	ps := strings.Join(rd.Paths, " ")
 	for _, want := range []string{"/etc/apache2/ports.conf", "/etc/httpd/conf/httpd.conf", "/etc/haproxy/haproxy.cfg", "/etc/keepalived/keepalived.conf", CheckScript} {

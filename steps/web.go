@@ -24,7 +24,7 @@ type webModel struct {
 }
 
 func (Web) Desired(t Target) (*Desired, error) {
-	d, err := distroFor(t.Facts.Family)
+	d, err := distroFor(t.Facts)
 	if err != nil {
 		return nil, err
 	}

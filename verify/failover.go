@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -174,8 +173,8 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, master string) Res
 	var holds []sample
 	var wg sync.WaitGroup
 	begin := time.Now()
-	cl := NewHTTPClient(time.Second)
-	url := "http://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(c.HAProxy.Port)) + c.HealthPath()
+	base, _, cl := Front(c, NewHTTPClient(time.Second))
+	url := base + c.HealthPath()
 	wg.Add(2)
 	go func() { // client: ~rate requests per second, at most rate*maxDur requests
 		defer wg.Done()

@@ -31,6 +31,9 @@ type Check struct {
 	OK       bool   `json:"ok"`
 	Expected string `json:"expected"`
 	Seen     string `json:"seen"`
+	// Warning: passed, but the operator should act (a certificate that
+	// expires soon).
+	Warning bool `json:"warning,omitempty"`
 }
 
 // Fleet is what verify needs of the engine's open connections: run one
@@ -170,6 +173,12 @@ func (v *Verifier) Run(ctx context.Context) []Check {
 	if len(lbs) > 0 {
 		v.add(haproxyAnywhere(v.checks, lbs))
 		v.vipChecks(ctx, lbs)
+		if c.HAProxy.TLS != nil {
+			v.tlsChecks(ctx)
+		}
+		if c.HAProxy.Metrics != nil {
+			v.metricsChecks(ctx, lbs)
+		}
 	}
 	sort.SliceStable(v.checks, func(i, j int) bool { return v.checks[i].Name < v.checks[j].Name })
 	return v.checks

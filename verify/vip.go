@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 
@@ -27,9 +26,10 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		ck.Seen = "SPLIT BRAIN: " + ck.Seen
 	}
 	v.add(ck)
-	base := "http://" + net.JoinHostPort(c.VIPAddr(), fmt.Sprint(c.HAProxy.Port))
+	// With redirect_http, plain HTTP only redirects: the site is HTTPS.
+	base, port, cl := Front(c, v.HTTP)
 
-	r, err := Get(ctx, v.HTTP, base+c.HAProxy.StatsURI, "", c.HAProxy.StatsAuth)
+	r, err := Get(ctx, cl, base+c.HAProxy.StatsURI, "", c.HAProxy.StatsAuth)
 	v.add(Check{Name: "stats page on the VIP", Expected: "200 with \"Statistics Report\"", Seen: seen(Response{Status: r.Status, Body: ""}, err),
 		OK: err == nil && r.Status == 200 && strings.Contains(r.Body, "Statistics Report")})
 
@@ -42,7 +42,7 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		}
 	}
 	got, errs, ok := roundRobin(want, rrMaxPerServer*len(def.Servers), func() (string, error) {
-		r, err := Get(ctx, v.HTTP, base+c.HealthPath(), "", nil)
+		r, err := Get(ctx, cl, base+c.HealthPath(), "", nil)
 		return r.Body, err
 	})
 	v.add(Check{Name: "round robin through the VIP", Expected: "answers from " + keys(want), Seen: counts(got) + strings.Join(errs, "; "), OK: ok})
@@ -60,11 +60,11 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 		}
 		var url, host, what string
 		if rt.Host != "" {
-			url, host, what = base+c.HealthPath(), rt.Host+":"+fmt.Sprint(c.HAProxy.Port), "Host: "+rt.Host
+			url, host, what = base+c.HealthPath(), rt.Host+":"+fmt.Sprint(port), "Host: "+rt.Host
 		} else {
 			url, what = base+"/hadeploy-verify"+rt.PathSuffix[0]+"?q=1", "path *"+rt.PathSuffix[0]
 		}
-		r, err := Get(ctx, v.HTTP, url, host, nil)
+		r, err := Get(ctx, cl, url, host, nil)
 		v.add(Check{Name: "ACL route " + name, Expected: what + " → backend " + rt.Backend + " (" + keys(allowed) + ")",
 			Seen: seen(r, err), OK: err == nil && allowed[r.Server]})
 	}
@@ -72,7 +72,7 @@ func (v *Verifier) vipChecks(ctx context.Context, lbs []*inventory.Host) {
 	// A request through the VIP shows up in the holder's /var/log/haproxy.log.
 	if len(holders) == 1 {
 		tag := randomTag()
-		_, err := Get(ctx, v.HTTP, base+c.HealthPath()+"?hadeploy-verify="+tag, "", nil)
+		_, err := Get(ctx, cl, base+c.HealthPath()+"?hadeploy-verify="+tag, "", nil)
 		found := false
 		if err == nil {
 			s := &shell.Script{}

@@ -59,16 +59,22 @@ func reportChecks(s *session, checks []verify.Check, took time.Duration) error {
 			if !c.OK {
 				st = events.StatusFailed
 			}
-			s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "verify", Host: c.Host, Status: st, Message: c.Name,
-				Data: map[string]any{"expected": c.Expected, "seen": c.Seen}})
+			data := map[string]any{"expected": c.Expected, "seen": c.Seen}
+			if c.Warning {
+				data["warning"] = true
+			}
+			s.runner.Sink.Emit(events.Event{Type: events.EvStep, Step: "verify", Host: c.Host, Status: st, Message: c.Name, Data: data})
 		}
 		s.runner.Sink.Emit(events.Event{Type: events.EvSummary, Summary: &events.Summary{Command: "verify", Failed: failed > 0, DurationMS: took.Milliseconds()}})
 	} else {
 		rows := [][]string{{"check", "where", "result", "expected", "seen"}}
 		for _, c := range checks {
 			r := "ok"
-			if !c.OK {
+			switch {
+			case !c.OK:
 				r = "FAILED"
+			case c.Warning:
+				r = "WARNING"
 			}
 			rows = append(rows, []string{c.Name, c.Host, r, c.Expected, c.Seen})
 		}

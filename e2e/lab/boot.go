@@ -17,9 +17,22 @@ func hostsFile(name string) string {
 		"::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 }
 
+// chronyLabDropIn lets chronyd (hadeploy's time.method chrony) run in a lab
+// host: every host shares the machine's kernel clock, so systemd-nspawn
+// grants no CAP_SYS_TIME (chrony.service's condition) and chronyd must not
+// touch the clock (-x: it tracks offset and frequency only). Lab plumbing,
+// like the apt proxy: hadeploy itself is not told.
+const chronyLabDropIn = `# Lab host: the clock is the machine's; chronyd watches it, never sets it.
+[Unit]
+ConditionCapability=
+[Service]
+ExecStart=
+ExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x
+`
+
 // prepareRoot writes the per-host files into the overlay root: hostname,
-// hosts, machine-id, apt proxy, authorized key, masked apt timers, and fresh
-// SSH host keys.
+// hosts, machine-id, apt proxy, chrony's lab drop-in, authorized key, masked
+// apt timers, and fresh SSH host keys.
 func prepareRoot(ctx context.Context, hs hostState, subnet netip.Prefix, pub []byte) error {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -34,6 +47,7 @@ func prepareRoot(ctx context.Context, hs hostState, subnet netip.Prefix, pub []b
 		{"etc/hosts", hostsFile(hs.Name), 0o644},
 		{"etc/machine-id", hex.EncodeToString(id) + "\n", 0o444},
 		{"etc/apt/apt.conf.d/01proxy", aptProxyConf(subnet), 0o644},
+		{"etc/systemd/system/chrony.service.d/lab.conf", chronyLabDropIn, 0o644},
 	}
 	for _, f := range files {
 		if err := writeFile(filepath.Join(hs.Root, f.path), []byte(f.data), f.mode); err != nil {
@@ -77,15 +91,24 @@ func prepareRoot(ctx context.Context, hs hostState, subnet netip.Prefix, pub []b
 	return nil
 }
 
+// initArgs are a release's extra arguments to its systemd (pid 1 in a
+// container reads them as its kernel command line). The lab gives every
+// container the cgroup v1 hierarchy (SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=0, see
+// cgroup.go); systemd 257 (Debian 13) calls v1 obsolete and accepts it only
+// when told so.
+var initArgs = map[string][]string{
+	"trixie": {"systemd.unified_cgroup_hierarchy=0", "SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"},
+}
+
 // nspawnArgs is the recipe's boot command for one host.
 func nspawnArgs(hs hostState) []string {
-	return []string{
+	return append([]string{
 		"--keep-unit", "--register=no",
 		"-D", hs.Root, "-M", hs.Name,
 		"--network-namespace-path=" + filepath.Join("/run/netns", hs.Netns),
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW",
 		"-b",
-	}
+	}, initArgs[hs.release()]...)
 }
 
 // bootHost starts systemd-nspawn in its own session and cgroup, stdin

@@ -255,7 +255,7 @@ func TestLabUpDown(t *testing.T) {
 	if _, err := os.Stat(KeyPath()); err != nil {
 		t.Errorf("Down removed the lab key: %v", err)
 	}
-	if _, err := os.Stat(BaseDir); err != nil {
+	if _, err := os.Stat(BaseDir(DefaultRelease)); err != nil {
 		t.Errorf("Down removed the base image: %v", err)
 	}
 

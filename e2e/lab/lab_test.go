@@ -51,7 +51,7 @@ func TestNaming(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := Spec{Subnet: testSubnet, Hosts: []HostSpec{{"lab-a", "10.213.47.91"}, {"lab-b", "10.213.47.92"}}}
+	ok := Spec{Subnet: testSubnet, Hosts: []HostSpec{{"lab-a", "10.213.47.91", ""}, {"lab-b", "10.213.47.92", ""}}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid spec: %v", err)
 	}
@@ -60,22 +60,22 @@ func TestValidate(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{"outside", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.48.5"}}}, "outside the lab subnet"},
-		{"public", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "8.8.8.8"}}}, "outside the lab subnet"},
-		{"dup addr", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.5"}, {"b", "10.213.47.5"}}}, "both use address"},
-		{"dup name", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.5"}, {"a", "10.213.47.6"}}}, "listed twice"},
-		{"bridge", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.1"}}}, "bridge"},
-		{"network", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.0"}}}, "network address"},
-		{"broadcast", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.255"}}}, "broadcast"},
-		{"not ip", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "lab-a.example"}}}, "not an IPv4"},
-		{"ipv6", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "fd00::1"}}}, "not an IPv4"},
-		{"bad name", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"Lab_A", "10.213.47.5"}}}, "host name"},
-		{"dash name", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"-a", "10.213.47.5"}}}, "host name"},
+		{"outside", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.48.5", ""}}}, "outside the lab subnet"},
+		{"public", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "8.8.8.8", ""}}}, "outside the lab subnet"},
+		{"dup addr", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.5", ""}, {"b", "10.213.47.5", ""}}}, "both use address"},
+		{"dup name", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.5", ""}, {"a", "10.213.47.6", ""}}}, "listed twice"},
+		{"bridge", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.1", ""}}}, "bridge"},
+		{"network", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.0", ""}}}, "network address"},
+		{"broadcast", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "10.213.47.255", ""}}}, "broadcast"},
+		{"not ip", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "lab-a.example", ""}}}, "not an IPv4"},
+		{"ipv6", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"a", "fd00::1", ""}}}, "not an IPv4"},
+		{"bad name", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"Lab_A", "10.213.47.5", ""}}}, "host name"},
+		{"dash name", Spec{Subnet: testSubnet, Hosts: []HostSpec{{"-a", "10.213.47.5", ""}}}, "host name"},
 		{"no hosts", Spec{Subnet: testSubnet}, "no hosts"},
-		{"no subnet", Spec{Hosts: []HostSpec{{"a", "10.213.47.5"}}}, "not an IPv4 prefix"},
-		{"v6 subnet", Spec{Subnet: netip.MustParsePrefix("fd00::/64"), Hosts: []HostSpec{{"a", "10.213.47.5"}}}, "not an IPv4 prefix"},
-		{"host bits", Spec{Subnet: netip.MustParsePrefix("10.213.47.5/24"), Hosts: []HostSpec{{"a", "10.213.47.9"}}}, "host bits"},
-		{"too big", Spec{Subnet: netip.MustParsePrefix("10.0.0.0/8"), Hosts: []HostSpec{{"a", "10.213.47.9"}}}, "prefix length"},
+		{"no subnet", Spec{Hosts: []HostSpec{{"a", "10.213.47.5", ""}}}, "not an IPv4 prefix"},
+		{"v6 subnet", Spec{Subnet: netip.MustParsePrefix("fd00::/64"), Hosts: []HostSpec{{"a", "10.213.47.5", ""}}}, "not an IPv4 prefix"},
+		{"host bits", Spec{Subnet: netip.MustParsePrefix("10.213.47.5/24"), Hosts: []HostSpec{{"a", "10.213.47.9", ""}}}, "host bits"},
+		{"too big", Spec{Subnet: netip.MustParsePrefix("10.0.0.0/8"), Hosts: []HostSpec{{"a", "10.213.47.9", ""}}}, "prefix length"},
 	}
 	for _, c := range bad {
 		err := c.spec.Validate()
@@ -137,7 +137,7 @@ func TestPrereqs(t *testing.T) {
 }
 
 func TestNspawnArgs(t *testing.T) {
-	hs := newHostState(HostSpec{"lab-a", "10.213.47.91"}, testSubnet)
+	hs := newHostState(HostSpec{"lab-a", "10.213.47.91", ""}, DefaultRelease, testSubnet)
 	want := []string{"--keep-unit", "--register=no", "-D", "/var/lib/hadeploy-lab/hosts/lab-a/root", "-M", "lab-a",
 		"--network-namespace-path=/run/netns/hdlab-lab-a", "--capability=CAP_NET_ADMIN,CAP_NET_RAW", "-b"}
 	if got := nspawnArgs(hs); !reflect.DeepEqual(got, want) {
@@ -145,6 +145,12 @@ func TestNspawnArgs(t *testing.T) {
 	}
 	if hs.Veth != "hdlv91" || hs.Netns != "hdlab-lab-a" || hs.Upper != "/var/lib/hadeploy-lab/hosts/lab-a/upper" {
 		t.Errorf("host state %+v", hs)
+	}
+	// Debian 13's systemd is told to accept the v1 hierarchy, as init args.
+	hs = newHostState(HostSpec{"lab-a", "10.213.47.91", "13"}, "trixie", testSubnet)
+	want = append(want, "systemd.unified_cgroup_hierarchy=0", "SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1")
+	if got := nspawnArgs(hs); !reflect.DeepEqual(got, want) {
+		t.Errorf("trixie nspawnArgs =\n %q\nwant\n %q", got, want)
 	}
 }
 
@@ -203,5 +209,66 @@ func TestUnescapeMount(t *testing.T) {
 	}
 	if got := unescapeMount(`/end\04`); got != `/end\04` {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestReleases(t *testing.T) {
+	for in, want := range map[string]string{"bookworm": "bookworm", "12": "bookworm", "trixie": "trixie", "13": "trixie"} {
+		if got, err := ParseRelease(in); err != nil || got != want {
+			t.Errorf("ParseRelease(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseRelease("sid"); err == nil || !strings.Contains(err.Error(), "bookworm (12), trixie (13)") {
+		t.Errorf("ParseRelease(sid): %v", err)
+	}
+	s := Spec{Subnet: testSubnet, Release: "13", Hosts: []HostSpec{{"web1", "10.213.47.11", "12"}, {"lb1", "10.213.47.21", ""}}}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := s.ReleaseOf(s.Hosts[0]), s.ReleaseOf(s.Hosts[1]); a != "bookworm" || b != "trixie" {
+		t.Errorf("per-host release %s, lab-wide %s; want bookworm, trixie", a, b)
+	}
+	if got := strings.Join(s.releases(), " "); got != "bookworm trixie" {
+		t.Errorf("releases %q", got)
+	}
+	if got := (Spec{Hosts: s.Hosts[1:]}).ReleaseOf(s.Hosts[1]); got != DefaultRelease {
+		t.Errorf("default release %s", got)
+	}
+	if BaseDir("trixie") != "/var/cache/hadeploy/base-trixie" || BaseDir(DefaultRelease) != "/var/cache/hadeploy/base-bookworm" {
+		t.Errorf("base dirs %s %s", BaseDir("trixie"), BaseDir(DefaultRelease))
+	}
+	s.Hosts[0].Release = "buster"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "host web1") {
+		t.Errorf("bad host release: %v", err)
+	}
+	s.Hosts[0].Release, s.Release = "", "xenial"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), `"xenial"`) {
+		t.Errorf("bad lab release: %v", err)
+	}
+	// A host recorded before releases existed runs bookworm.
+	if (hostState{}).release() != DefaultRelease {
+		t.Error("old state's release")
+	}
+}
+
+// prepareBase points apt at the image's own release and drops its host keys.
+func TestPrepareBaseRelease(t *testing.T) {
+	dir := t.TempDir()
+	for p, c := range map[string]string{"etc/ssh/ssh_host_ed25519_key": "k", "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"} {
+		if err := writeFile(filepath.Join(dir, p), []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := prepareBase(dir, "trixie"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "etc/apt/sources.list")); string(b) != "deb http://deb.debian.org/debian trixie main\n" {
+		t.Errorf("sources.list %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc/ssh/ssh_host_ed25519_key")); !os.IsNotExist(err) {
+		t.Error("host key kept in the base image")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "root/.ssh")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("root/.ssh: %v %v", fi, err)
 	}
 }

@@ -72,37 +72,43 @@ func baseComplete(dir string) bool {
 	return true
 }
 
-// EnsureBase builds BaseDir with debootstrap if it is absent (into
-// BaseDir.tmp, then renamed; a stale .tmp is removed first), and makes sure
-// it has no SSH host keys (each host gets its own), a root .ssh folder and
-// the mirror in its apt sources.
-func EnsureBase(ctx context.Context, log io.Writer) error {
-	if _, err := os.Stat(BaseDir); os.IsNotExist(err) {
-		if err := buildBase(ctx, log); err != nil {
+// EnsureBase builds the release's BaseDir with debootstrap if it is absent
+// (into BaseDir.tmp, then renamed; a stale .tmp is removed first), and makes
+// sure it has no SSH host keys (each host gets its own), a root .ssh folder
+// and the mirror in its apt sources.
+func EnsureBase(ctx context.Context, release string, log io.Writer) error {
+	release, err := ParseRelease(release)
+	if err != nil {
+		return err
+	}
+	dir := BaseDir(release)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if err := buildBase(ctx, release, log); err != nil {
 			return err
 		}
 	} else if err != nil {
 		return err
 	}
-	if !baseComplete(BaseDir) {
-		return fmt.Errorf("lab: %s is not a complete base image (no systemd or sshd); remove it and run lab up again to rebuild it", BaseDir)
+	if !baseComplete(dir) {
+		return fmt.Errorf("lab: %s is not a complete base image (no systemd or sshd); remove it and run lab up again to rebuild it", dir)
 	}
-	return prepareBase(BaseDir)
+	return prepareBase(dir, release)
 }
 
-func buildBase(ctx context.Context, log io.Writer) error {
-	tmp := BaseDir + ".tmp"
+func buildBase(ctx context.Context, release string, log io.Writer) error {
+	dir := BaseDir(release)
+	tmp := dir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("lab: remove stale %s: %w", tmp, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(BaseDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
 	bin, err := lookCmd("debootstrap")
 	if err != nil {
 		return err
 	}
-	logPath := filepath.Join(StateDir, "debootstrap.log")
+	logPath := filepath.Join(StateDir, "debootstrap-"+release+".log")
 	if err := os.MkdirAll(StateDir, 0o700); err != nil {
 		return err
 	}
@@ -111,17 +117,17 @@ func buildBase(ctx context.Context, log io.Writer) error {
 		return err
 	}
 	defer lf.Close()
-	fmt.Fprintf(log, "lab: building the base image %s with debootstrap (about a minute, log %s)\n", BaseDir, logPath)
+	fmt.Fprintf(log, "lab: building the base image %s (Debian %s) with debootstrap (about a minute, log %s)\n", dir, Releases[release], logPath)
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, bin, "--variant=minbase",
 		"--include=systemd,systemd-sysv,dbus,openssh-server,iproute2,procps",
-		suite, tmp, DefaultMirror)
+		release, tmp, DefaultMirror)
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("lab: debootstrap failed: %v\n%s", err, tailFile(logPath, 15))
 	}
-	if err := os.Rename(tmp, BaseDir); err != nil {
+	if err := os.Rename(tmp, dir); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "lab: base image built in %s\n", time.Since(start).Round(time.Second))
@@ -131,7 +137,7 @@ func buildBase(ctx context.Context, log io.Writer) error {
 // prepareBase removes the image's host keys, ensures root's .ssh folder and
 // the apt sources. It only writes when something has to change, because the
 // image is the lower layer of running hosts.
-func prepareBase(dir string) error {
+func prepareBase(dir, release string) error {
 	keys, _ := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
 	for _, k := range keys {
 		if err := os.Remove(k); err != nil {
@@ -148,8 +154,8 @@ func prepareBase(dir string) error {
 		}
 	}
 	sources := filepath.Join(dir, "etc/apt/sources.list")
-	want := fmt.Sprintf("deb %s %s main\n", DefaultMirror, suite)
-	if cur, err := os.ReadFile(sources); err != nil || !strings.Contains(string(cur), DefaultMirror+" "+suite+" ") {
+	want := fmt.Sprintf("deb %s %s main\n", DefaultMirror, release)
+	if cur, err := os.ReadFile(sources); err != nil || !strings.Contains(string(cur), DefaultMirror+" "+release+" ") {
 		if err := writeFile(sources, []byte(want), 0o644); err != nil {
 			return err
 		}

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"sort"
 	"strconv"
 )
 
-// HostSpec is one lab host: an inventory host name and its IPv4 address in
-// the lab subnet.
-type HostSpec struct{ Name, Address string }
+// HostSpec is one lab host: an inventory host name, its IPv4 address in
+// the lab subnet, and the Debian release it boots ("" for the lab's).
+type HostSpec struct{ Name, Address, Release string }
 
 // Spec describes the whole lab.
 type Spec struct {
@@ -17,14 +18,64 @@ type Spec struct {
 	// Subnet is the lab subnet, e.g. 10.213.47.0/24. The bridge gets its first
 	// usable address (.1); no host may use it.
 	Subnet netip.Prefix
+	// Release is the Debian release of hosts that name none ("" for
+	// DefaultRelease).
+	Release string
+}
+
+// DefaultRelease is the Debian release a lab host boots unless told.
+const DefaultRelease = "bookworm"
+
+// Releases are the Debian releases a lab host can boot, by codename, with
+// their version numbers. Each has its own cached base image (BaseDir).
+var Releases = map[string]string{"bookworm": "12", "trixie": "13"}
+
+// ParseRelease accepts a codename or version number ("trixie", "13") and
+// returns the codename.
+func ParseRelease(s string) (string, error) {
+	for code, num := range Releases {
+		if s == code || s == num {
+			return code, nil
+		}
+	}
+	return "", fmt.Errorf("lab: release %q: use one of bookworm (12), trixie (13)", s)
+}
+
+// BaseDir is the cached debootstrap image of a release, the lower layer of
+// every host's overlay root that boots it.
+func BaseDir(release string) string { return "/var/cache/hadeploy/base-" + release }
+
+// ReleaseOf is the release host h boots: its own, else the lab's, else
+// DefaultRelease (codenames; Validate has checked them).
+func (s Spec) ReleaseOf(h HostSpec) string {
+	for _, r := range []string{h.Release, s.Release} {
+		if r != "" {
+			if code, err := ParseRelease(r); err == nil {
+				return code
+			}
+			return r
+		}
+	}
+	return DefaultRelease
+}
+
+// releases lists the releases the spec's hosts boot, each once, sorted.
+func (s Spec) releases() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range s.Hosts {
+		if r := s.ReleaseOf(h); !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 const (
 	// StateDir holds the lab key, known_hosts, state.json, per-host roots and logs.
 	StateDir = "/var/lib/hadeploy-lab"
-	// BaseDir is the cached debootstrap image every host's overlay root sits on.
-	BaseDir = "/var/cache/hadeploy/base-bookworm"
-
 	// BridgeName is the machine-side bridge all hosts are attached to.
 	BridgeName = "hdlab0"
 	// ProxyPort is the tinyproxy port on the bridge address.
@@ -36,7 +87,6 @@ const (
 
 	// DefaultMirror is the Debian mirror the base image and hosts use.
 	DefaultMirror = "http://deb.debian.org/debian"
-	suite         = "bookworm"
 )
 
 // DefaultSubnet is the lab subnet used when an inventory does not override it.
@@ -119,6 +169,11 @@ func (s Spec) Validate() error {
 	if len(s.Hosts) == 0 {
 		return fmt.Errorf("lab: no hosts")
 	}
+	if s.Release != "" {
+		if _, err := ParseRelease(s.Release); err != nil {
+			return err
+		}
+	}
 	bridge := BridgeAddr(s.Subnet)
 	names := map[string]bool{}
 	addrs := map[netip.Addr]string{}
@@ -130,6 +185,11 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("lab: host %s is listed twice", h.Name)
 		}
 		names[h.Name] = true
+		if h.Release != "" {
+			if _, err := ParseRelease(h.Release); err != nil {
+				return fmt.Errorf("lab: host %s: %w", h.Name, err)
+			}
+		}
 		a, err := netip.ParseAddr(h.Address)
 		if err != nil || !a.Is4() {
 			return fmt.Errorf("lab: host %s: address %q is not an IPv4 address", h.Name, h.Address)

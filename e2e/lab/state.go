@@ -22,6 +22,8 @@ type state struct {
 type hostState struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
+	// Release is the Debian codename the host boots (its base image).
+	Release string `json:"release,omitempty"`
 	Netns   string `json:"netns,omitempty"`
 	Veth    string `json:"veth,omitempty"`
 	Root    string `json:"root,omitempty"`
@@ -32,6 +34,15 @@ type hostState struct {
 	Console string `json:"console,omitempty"`
 	// NspawnLock is the lock file systemd-nspawn leaves for the root's inode.
 	NspawnLock string `json:"nspawn_lock,omitempty"`
+}
+
+// release is the host's Debian codename; state written before releases
+// existed only ever ran DefaultRelease.
+func (h hostState) release() string {
+	if h.Release == "" {
+		return DefaultRelease
+	}
+	return h.Release
 }
 
 func loadState() (*state, error) {

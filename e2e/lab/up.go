@@ -17,12 +17,13 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-func newHostState(h HostSpec, subnet netip.Prefix) hostState {
+func newHostState(h HostSpec, release string, subnet netip.Prefix) hostState {
 	a := netip.MustParseAddr(h.Address)
 	d := hostDir(h.Name)
 	return hostState{
 		Name:    h.Name,
 		Address: a.String(),
+		Release: release,
 		Netns:   NetnsName(h.Name),
 		Veth:    VethName(subnet, a),
 		Root:    filepath.Join(d, "root"),
@@ -69,8 +70,10 @@ func Up(ctx context.Context, spec Spec, log io.Writer) error {
 		}
 		st = &state{}
 	}
-	if err := EnsureBase(ctx, log); err != nil {
-		return err
+	for _, r := range spec.releases() {
+		if err := EnsureBase(ctx, r, log); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(hostsDir(), 0o700); err != nil {
 		return err
@@ -94,7 +97,8 @@ func Up(ctx context.Context, spec Spec, log io.Writer) error {
 	fmt.Fprintf(log, "lab: up in %s: %d host(s) on bridge %s %s\n", time.Since(start).Round(100*time.Millisecond),
 		len(spec.Hosts), BridgeName, netip.PrefixFrom(BridgeAddr(subnet), subnet.Bits()))
 	for _, h := range spec.Hosts {
-		fmt.Fprintf(log, "  %-16s %s\n", h.Name, h.Address)
+		r := spec.ReleaseOf(h)
+		fmt.Fprintf(log, "  %-16s %-15s Debian %s (%s)\n", h.Name, h.Address, Releases[r], r)
 	}
 	fmt.Fprintf(log, "lab: log in with:\n  ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes root@%s\n",
 		KeyPath(), KnownHostsPath(), spec.Hosts[0].Address)
@@ -126,12 +130,12 @@ func upLocked(ctx context.Context, st *state, spec Spec, pub []byte, log io.Writ
 	// Keep what runs as wanted; remove what is no longer wanted or broken.
 	want := map[string]hostState{}
 	for _, h := range spec.Hosts {
-		want[h.Name] = newHostState(h, subnet)
+		want[h.Name] = newHostState(h, spec.ReleaseOf(h), subnet)
 	}
 	keep := map[string]bool{}
 	for _, h := range st.hostsCopy() {
 		w, ok := want[h.Name]
-		if ok && w.Address == h.Address && w.Veth == h.Veth && nspawnAlive(h.PID, h.Root) &&
+		if ok && w.Address == h.Address && w.Veth == h.Veth && w.Release == h.release() && nspawnAlive(h.PID, h.Root) &&
 			netnsExists(h.Netns) && linkExists(h.Veth) {
 			keep[h.Name] = true
 			fmt.Fprintf(log, "lab: %s %s already running (pid %d), kept\n", h.Name, h.Address, h.PID)
@@ -140,6 +144,9 @@ func upLocked(ctx context.Context, st *state, spec Spec, pub []byte, log io.Writ
 		why := "not in the spec any more"
 		if ok {
 			why = "not running as specified"
+			if w.Release != h.release() {
+				why = fmt.Sprintf("it runs Debian %s (%s), wanted %s (%s)", Releases[h.release()], h.release(), Releases[w.Release], w.Release)
+			}
 		}
 		fmt.Fprintf(log, "lab: removing %s (%s)\n", h.Name, why)
 		if err := teardownHost(ctx, h); err != nil {
@@ -194,7 +201,7 @@ func createHost(ctx context.Context, st *state, hs hostState, subnet netip.Prefi
 			return err
 		}
 	}
-	if err := mountOverlay(BaseDir, hs.Upper, hs.Work, hs.Root); err != nil {
+	if err := mountOverlay(BaseDir(hs.Release), hs.Upper, hs.Work, hs.Root); err != nil {
 		return err
 	}
 	hs.Mounted = true
@@ -221,8 +228,8 @@ func createHost(ctx context.Context, st *state, hs hostState, subnet netip.Prefi
 	if err := st.setHost(hs); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "lab: %s %s booting (nspawn pid %d, console %s; cleanup+mount %s, root %s, network %s)\n",
-		hs.Name, hs.Address, pid, hs.Console, tRoot.Sub(t0).Round(10*time.Millisecond),
+	fmt.Fprintf(log, "lab: %s %s Debian %s booting (nspawn pid %d, console %s; cleanup+mount %s, root %s, network %s)\n",
+		hs.Name, hs.Address, Releases[hs.Release], pid, hs.Console, tRoot.Sub(t0).Round(10*time.Millisecond),
 		tNet.Sub(tRoot).Round(10*time.Millisecond), tBoot.Sub(tNet).Round(10*time.Millisecond))
 	if err := waitSSH(ctx, hs, SSHTimeout); err != nil {
 		return err
