@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -267,5 +268,32 @@ func TestSetListenTwoPorts(t *testing.T) {
 	direct, _ := setListen([]byte(rhelHTTPDConf), []int{8081})
 	if string(one) != string(direct) {
 		t.Errorf("1→2→1 ports differs from a direct edit:\n%s\n%s", one, direct)
+	}
+}
+
+// The state file haproxy reloads from keeps only the servers whose address
+// and port the new configuration names: haproxy would otherwise apply the
+// saved (old) port over the configuration's.
+func TestKeepStateDropsServersWhoseAddressOrPortChanged(t *testing.T) {
+	awk, err := exec.LookPath("awk")
+	if err != nil {
+		t.Skip("no awk here")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	state := filepath.Join(dir, "state")
+	os.WriteFile(cfg, []byte("frontend www\n\tbind *:80\nbackend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.11:8081 cookie web1 check\n\tserver web2 10.0.0.12:8080 cookie web2 check\nbackend www1\n\tserver web1 10.0.0.11:8081 cookie web1 check\n"), 0o644)
+	head := "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
+	line := func(be, sv, addr, port string) string {
+		return "3 " + be + " 1 " + sv + " " + addr + " 2 0 1 1 100 6 3 4 6 0 0 0 - " + port + " - 0 0 - - 0\n"
+	}
+	os.WriteFile(state, []byte(head+line("web", "web1", "10.0.0.11", "8080")+line("web", "web2", "10.0.0.12", "8080")+
+		line("www1", "web1", "10.0.0.11", "8081")+line("web", "gone", "10.0.0.13", "8080")+line("static_web", "web2", "10.0.0.99", "8080")), 0o644)
+	out, err := exec.Command(awk, keepState, cfg, state).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := head + line("web", "web2", "10.0.0.12", "8080") + line("www1", "web1", "10.0.0.11", "8081"); string(out) != want {
+		t.Errorf("kept:\n%s\nwant:\n%s", out, want)
 	}
 }
