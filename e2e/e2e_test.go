@@ -399,7 +399,12 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a web port change and back, staged: no failed request", func(t *testing.T) {
-		moved := variant(t, "port", func(s string) string { return strings.Replace(s, "port: 8080", "port: 8081", 1) })
+		// The health check moves too: both halves of the contract at once,
+		// for no extra time.
+		moved := variant(t, "port", func(s string) string {
+			s = strings.Replace(s, "port: 8080", "port: 8081", 1)
+			return strings.Replace(s, "health_check: GET /index.html", "health_check: GET /health.html", 1)
+		})
 		portsBefore := inHost(t, "web1", "cat", "/etc/apache2/ports.conf")
 		r := run(t, "plan", moved)
 		want(t, r, 2, "plan of the port change")
@@ -408,10 +413,10 @@ func TestCluster(t *testing.T) {
 		}
 		var there, back result
 		var webMid, lbMid string
-		a := during(t, "web port change 8080 → 8081 → 8080 (staged)", func() {
+		a := during(t, "web port 8080 → 8081 and health check → /health.html, and back (staged)", func() {
 			there = run(t, "apply", moved, "--output", "json")
-			webMid = inHost(t, "web1", "sh", "-c", "cat /etc/apache2/ports.conf; ss -Hltn")
-			lbMid = inHost(t, "lb1", "sh", "-c", `echo "show servers state" | socat stdio /run/haproxy/admin.sock`)
+			webMid = inHost(t, "web1", "sh", "-c", "cat /etc/apache2/ports.conf; ss -Hltn; ls /var/www/html")
+			lbMid = inHost(t, "lb1", "sh", "-c", `grep httpchk /etc/haproxy/haproxy.cfg; echo "show servers state" | socat stdio /run/haproxy/admin.sock`)
 			back = run(t, "apply", inv, "--output", "json")
 		})
 		want(t, there, 0, "apply port 8081")
@@ -435,12 +440,12 @@ func TestCluster(t *testing.T) {
 				t.Errorf("switch gates passed on %v, want lb1 and lb2", switched)
 			}
 		}
-		if strings.Contains(webMid, "Listen 8080") || !strings.Contains(webMid, "Listen 8081") || strings.Contains(webMid, ":8080 ") {
-			t.Errorf("web1 after the change to 8081:\n%s", webMid)
+		if strings.Contains(webMid, "Listen 8080") || !strings.Contains(webMid, "Listen 8081") || strings.Contains(webMid, ":8080 ") || !strings.Contains(webMid, "health.html") {
+			t.Errorf("web1 after the change to 8081 and /health.html:\n%s", webMid)
 		}
 		// haproxy's runtime state, not only its file, has the new port.
-		if !strings.Contains(lbMid, " web1 10.213.47.11 ") || strings.Contains(lbMid, " 8080 ") {
-			t.Errorf("lb1's servers after the change to 8081:\n%s", lbMid)
+		if !strings.Contains(lbMid, "option httpchk GET /health.html") || !strings.Contains(lbMid, " web1 10.213.47.11 ") || strings.Contains(lbMid, " 8080 ") {
+			t.Errorf("lb1 after the change to 8081 and /health.html:\n%s", lbMid)
 		}
 		if got := inHost(t, "web1", "cat", "/etc/apache2/ports.conf"); got != portsBefore {
 			t.Errorf("web1's ports.conf after the change back:\n%s", got)
