@@ -54,8 +54,10 @@ func (HAProxy) Activation(t Target) string {
 
 // keepState reads haproxy.cfg's server lines (backend, name → address and
 // port), then prints the state file's version and header lines and the
-// servers whose srv_addr ($5) and srv_port ($19) match them.
-const keepState = `NR == FNR { if ($1 == "backend") b = $2; else if ($1 == "server" && b != "" && (i = match($3, /:[0-9]+$/))) want[b " " $2] = substr($3, 1, i - 1) " " substr($3, i + 1); next } FNR == 1 || /^#/ { print; next } want[$2 " " $4] == $5 " " $19 { print }`
+// servers whose srv_port ($19) matches and whose srv_addr ($5) or srv_fqdn
+// ($18, a server named by DNS) is the configured address. A server it
+// drops loses its saved admin state: the safe side.
+const keepState = `NR == FNR { if ($1 == "backend") b = $2; else if ($1 == "server" && b != "" && (i = match($3, /:[0-9]+$/))) { addr[b " " $2] = substr($3, 1, i - 1); port[b " " $2] = substr($3, i + 1) }; next } FNR == 1 || /^#/ { print; next } (($2 " " $4) in port) && port[$2 " " $4] == $19 && (addr[$2 " " $4] == $5 || addr[$2 " " $4] == $18) { print }`
 
 // haproxyModel is the typed model the template renders.
 type haproxyModel struct {

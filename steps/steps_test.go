@@ -282,18 +282,20 @@ func TestKeepStateDropsServersWhoseAddressOrPortChanged(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	state := filepath.Join(dir, "state")
-	os.WriteFile(cfg, []byte("frontend www\n\tbind *:80\nbackend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.11:8081 cookie web1 check\n\tserver web2 10.0.0.12:8080 cookie web2 check\nbackend www1\n\tserver web1 10.0.0.11:8081 cookie web1 check\n"), 0o644)
+	os.WriteFile(cfg, []byte("frontend www\n\tbind *:80\nbackend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.11:8081 cookie web1 check\n\tserver web2 10.0.0.12:8080 cookie web2 check\nbackend www1\n\tserver web1 10.0.0.11:8081 cookie web1 check\nbackend named\n\tserver web3 web3.example.com:8080 cookie web3 check\n"), 0o644)
 	head := "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
-	line := func(be, sv, addr, port string) string {
-		return "3 " + be + " 1 " + sv + " " + addr + " 2 0 1 1 100 6 3 4 6 0 0 0 - " + port + " - 0 0 - - 0\n"
+	named := func(be, sv, addr, fqdn, port string) string {
+		return "3 " + be + " 1 " + sv + " " + addr + " 2 0 1 1 100 6 3 4 6 0 0 0 " + fqdn + " " + port + " - 0 0 - - 0\n"
 	}
+	line := func(be, sv, addr, port string) string { return named(be, sv, addr, "-", port) }
 	os.WriteFile(state, []byte(head+line("web", "web1", "10.0.0.11", "8080")+line("web", "web2", "10.0.0.12", "8080")+
-		line("www1", "web1", "10.0.0.11", "8081")+line("web", "gone", "10.0.0.13", "8080")+line("static_web", "web2", "10.0.0.99", "8080")), 0o644)
+		line("www1", "web1", "10.0.0.11", "8081")+line("web", "gone", "10.0.0.13", "8080")+line("static_web", "web2", "10.0.0.99", "8080")+
+		line("web", "web2", "10.0.0.99", "8080")+named("named", "web3", "10.0.0.13", "web3.example.com", "8080")), 0o644)
 	out, err := exec.Command(awk, keepState, cfg, state).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := head + line("web", "web2", "10.0.0.12", "8080") + line("www1", "web1", "10.0.0.11", "8081"); string(out) != want {
+	if want := head + line("web", "web2", "10.0.0.12", "8080") + line("www1", "web1", "10.0.0.11", "8081") + named("named", "web3", "10.0.0.13", "web3.example.com", "8080"); string(out) != want {
 		t.Errorf("kept:\n%s\nwant:\n%s", out, want)
 	}
 }
