@@ -163,16 +163,11 @@ func dumpCluster(t *testing.T) {
 	}
 }
 
-// TestCluster is the whole story on real hosts, in order.
-func TestCluster(t *testing.T) {
-	if os.Getenv("HADEPLOY_E2E") != "1" {
-		t.Skip("set HADEPLOY_E2E=1 (as root) to run the end-to-end suite")
-	}
-	c, err := inventory.Load(inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Hold the lab for the whole suite: other packages' tests use it too.
+// holdLab takes the lab for the test (other packages' tests use it too) and
+// takes it down at the end, checking nothing is left behind, unless
+// HADEPLOY_E2E_KEEP=1.
+func holdLab(t *testing.T) {
+	t.Helper()
 	release, err := lab.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +177,25 @@ func TestCluster(t *testing.T) {
 		if os.Getenv("HADEPLOY_E2E_KEEP") == "1" {
 			return
 		}
-		r := run(t, "lab", "down")
-		if r.code != 0 {
+		if r := run(t, "lab", "down"); r.code != 0 {
 			t.Errorf("lab down: exit %d: %s", r.code, r.stderr)
 		}
 		if _, err := os.Stat("/run/netns/hdlab-web1"); err == nil {
 			t.Error("lab down left a network namespace behind")
 		}
 	})
+}
+
+// TestCluster is the whole story on real hosts, in order.
+func TestCluster(t *testing.T) {
+	if os.Getenv("HADEPLOY_E2E") != "1" {
+		t.Skip("set HADEPLOY_E2E=1 (as root) to run the end-to-end suite")
+	}
+	c, err := inventory.Load(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holdLab(t)
 	// Start clean: a lab left by a killed run (netns, mounts) is removed first.
 	want(t, run(t, "lab", "down"), 0, "lab down before up")
 	r := run(t, "lab", "up", inv)
