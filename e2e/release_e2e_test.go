@@ -22,19 +22,7 @@ func TestReleases(t *testing.T) {
 	if os.Getenv("HADEPLOY_E2E") != "1" {
 		t.Skip("set HADEPLOY_E2E=1 (as root) to run the end-to-end suite")
 	}
-	release, err := lab.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	t.Cleanup(func() {
-		if os.Getenv("HADEPLOY_E2E_KEEP") == "1" {
-			return
-		}
-		if r := run(t, "lab", "down"); r.code != 0 {
-			t.Errorf("lab down: exit %d: %s", r.code, r.stderr)
-		}
-	})
+	holdLab(t)
 	chrony := variant(t, "chrony", func(s string) string {
 		return strings.Replace(s, "  server: 10.213.47.1\n  schedule: \"*/10 * * * *\"\n", "  method: chrony\n  server: 10.213.47.1\n", 1)
 	})

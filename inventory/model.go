@@ -5,6 +5,7 @@ package inventory
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,6 +136,33 @@ type Web struct {
 	Port int `yaml:"port"`
 	// HealthCheck is the request HAProxy and verify use, e.g. "GET /index.html".
 	HealthCheck string `yaml:"health_check"`
+	// Transition is what web hosts serve besides Port and HealthCheck while
+	// the playbook stages a change of the contract with the load balancers
+	// (never read from a file: the playbook sets it on a copy).
+	Transition *WebTransition `yaml:"-"`
+}
+
+// WebTransition lists the extra ports and health paths web hosts serve during
+// a staged change, so that both the old and the new load balancer
+// configuration find them.
+type WebTransition struct {
+	Ports       []int
+	HealthPaths []string
+}
+
+// WebPorts is every port web hosts listen on: Port and the transition's,
+// sorted, each once.
+func (c *Cluster) WebPorts() []int {
+	out := []int{c.Web.Port}
+	if t := c.Web.Transition; t != nil {
+		for _, p := range t.Ports {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // HAProxy configures the load balancers.
@@ -338,6 +366,9 @@ func (c *Cluster) VIPPriority(v *VIP, h *Host) int {
 	}
 	return prios[rank]
 }
+
+// HealthCheck is Web.HealthCheck as "METHOD PATH".
+func (c *Cluster) HealthCheck() string { return c.HealthMethod() + " " + c.HealthPath() }
 
 // HealthMethod and HealthPath split Web.HealthCheck.
 func (c *Cluster) HealthMethod() string { m, _ := splitHealth(c.Web.HealthCheck); return m }
