@@ -445,9 +445,9 @@ func (f *Failover) notified(ctx context.Context, inst, host string, offset int64
 
 // NotifyVerdict judges the transition log lines a new holder wrote during a
 // scenario: keepalived ran the notify script for MASTER of the scenario's
-// vrrp_instance inst, and every hook the
-// inventory configures succeeded. done is false while a line is missing (a
-// hook still running); the problem then says what is missing.
+// vrrp_instance inst, and every hook the inventory configures succeeded. done
+// is false while a line is missing (a hook still running); the problem then
+// says what is missing.
 func NotifyVerdict(c *inventory.Cluster, inst, host, log string) (summary, problem string, done bool) {
 	n := c.VRRP.Notify
 	var master bool
