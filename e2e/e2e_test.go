@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,18 +213,12 @@ func TestCluster(t *testing.T) {
 		if strings.Contains(r.stdout, c.VRRP.AuthPass) {
 			t.Error("plan shows the VRRP password")
 		}
-		if u, _ := url.Parse(c.VRRP.Notify.Webhook); u == nil || strings.Contains(r.stdout+r.stderr, u.RawQuery) {
-			t.Error("plan shows the webhook URL's token")
-		}
 	})
 
 	t.Run("cold apply", func(t *testing.T) {
 		r := run(t, "apply", inv, "--output", "json")
 		want(t, r, 0, "cold apply")
 		timings["cold apply"] = r.took
-		if u, _ := url.Parse(c.VRRP.Notify.Webhook); u == nil || strings.Contains(r.stdout+r.stderr, u.RawQuery) {
-			t.Error("apply's events show the webhook URL's token")
-		}
 		s := r.summary()
 		if s == nil || s.Changes == 0 || s.Failed {
 			t.Fatalf("summary %+v", s)
@@ -309,11 +302,14 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("failover-test", func(t *testing.T) {
-		// The inventory's webhook gets every VRRP transition: a receiver
-		// on the lab's own address takes them for this subtest.
-		hook := startHookReceiver(t, c)
+		// With vrrp.notify on (a webhook and the article's alarm mail), each
+		// VRRP transition reaches receivers on the lab's own address; the
+		// standard inventory is applied again at the end.
+		withHooks, nc := notifyVariant(t)
+		hook := startHookReceiver(t, nc)
+		t.Cleanup(func() { want(t, run(t, "apply", inv), 0, "apply without notify again") })
 		report := filepath.Join(t.TempDir(), "failover.html")
-		r := run(t, "failover-test", inv, "--output", "json", "--report", report)
+		r := run(t, "failover-test", withHooks, "--output", "json", "--report", report)
 		requests := 0
 		for _, e := range r.events {
 			if e.Step == "failover" && e.Type == events.EvStep {
@@ -325,7 +321,7 @@ func TestCluster(t *testing.T) {
 		}
 		want(t, r, 0, "failover-test")
 		timings["failover-test"] = r.took
-		checkHookFired(t, c, hook, r)
+		checkHookFired(t, nc, hook, r)
 		// The report shows every request of the real run as one mark.
 		page, err := os.ReadFile(report)
 		if err != nil {

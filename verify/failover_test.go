@@ -96,6 +96,7 @@ func (f *flipFleet) Holders(ctx context.Context, addr string, hosts []*inventory
 func TestScenarioKeepsItsTimeline(t *testing.T) {
 	t.Parallel()
 	c := labCluster(t)
+	c.VRRP.Notify.Webhook = "http://10.213.47.21:9099/vrrp?token=x" // the hook must be seen to fire
 	fl := &flipFleet{holder: "lb1", inst: steps.VRRPInstance(c.VIPList()[0])}
 	fl.set("lb2") // an earlier failover: its lines are not this scenario's
 	fl.set("lb1")
