@@ -101,7 +101,7 @@ func TestTableAndTargets(t *testing.T) {
 	for i := range rows {
 		rows[i].Median = median(rows[i].WallMS)
 	}
-	if rows[0].Median != 300 || median([]int64{1, 2, 3, 4}) != 2 || median(nil) != 0 {
+	if rows[0].Median != 300 || median([]int64{1, 2, 3, 4}) != 2 || median[int64](nil) != 0 {
 		t.Fatal("median")
 	}
 	tab := table(rows)

@@ -48,26 +48,15 @@ func (r *Row) addRun(took time.Duration, c cpuUse) {
 // finish computes the medians once the repetitions are in.
 func (r *Row) finish() {
 	r.Median = median(r.WallMS)
-	r.CPUMedian = medianF(r.CPUMS)
+	r.CPUMedian = median(r.CPUMS)
 	r.CPUPerHost = 0
 	if r.Hosts > 0 {
 		r.CPUPerHost = r.CPUMedian / float64(r.Hosts)
 	}
 }
 
-func medianF(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func median(v []int64) int64 {
+// median of v (the mean of the middle two for an even count; 0 when empty).
+func median[T int64 | float64](v []T) T {
 	if len(v) == 0 {
 		return 0
 	}

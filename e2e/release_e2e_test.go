@@ -9,6 +9,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/e2e/lab"
 	"github.com/hadeploy/hadeploy/events"
+	"github.com/hadeploy/hadeploy/inventory"
 )
 
 // TestReleases runs the cluster on Debian 13 hosts, then on a mixed cluster
@@ -21,19 +22,7 @@ func TestReleases(t *testing.T) {
 	if os.Getenv("HADEPLOY_E2E") != "1" {
 		t.Skip("set HADEPLOY_E2E=1 (as root) to run the end-to-end suite")
 	}
-	release, err := lab.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	t.Cleanup(func() {
-		if os.Getenv("HADEPLOY_E2E_KEEP") == "1" {
-			return
-		}
-		if r := run(t, "lab", "down"); r.code != 0 {
-			t.Errorf("lab down: exit %d: %s", r.code, r.stderr)
-		}
-	})
+	holdLab(t)
 	chrony := variant(t, "chrony", func(s string) string {
 		return strings.Replace(s, "  server: 10.213.47.1\n  schedule: \"*/10 * * * *\"\n", "  method: chrony\n  server: 10.213.47.1\n", 1)
 	})
@@ -76,9 +65,16 @@ func TestReleases(t *testing.T) {
 			}
 		})
 		t.Run(name+": failover-test", func(t *testing.T) {
+			// Receivers only if the inventory has vrrp.notify.
+			c, err := inventory.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hook := startHookReceiver(t, c)
 			r := run(t, "failover-test", file, "--output", "json")
 			want(t, r, 0, name+" failover-test")
 			timings[name+" failover-test"] = r.took
+			checkHookFired(t, c, hook, r)
 			n := 0
 			for _, e := range r.events {
 				if e.Type == events.EvStep && e.Step == "failover" {

@@ -37,6 +37,11 @@ func testStatus(t *testing.T) {
 			}
 		case "vrrp":
 			vrrp[e.Host] = e
+			// keepalived ran the notify script at least once since it
+			// started (its first BACKUP or MASTER), which logged it.
+			if lc, _ := e.Data["last_change"].(string); !strings.Contains(lc, " at ") {
+				t.Errorf("%s: last VRRP change %q, want the notify script's newest transition", e.Host, lc)
+			}
 		case "server":
 			servers++
 			if e.Data["status"] != "UP" {

@@ -91,6 +91,11 @@ func verifyOK(t *testing.T, p, what string) {
 // closing note.
 func failoverOK(t *testing.T, p, what string, vips ...string) {
 	t.Helper()
+	c, err := inventory.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := startHookReceiver(t, c) // nil unless the inventory has vrrp.notify
 	r := run(t, "failover-test", p, "--output", "json")
 	per := map[string]int{}
 	for _, e := range r.events {
@@ -105,6 +110,7 @@ func failoverOK(t *testing.T, p, what string, vips ...string) {
 			e.Data["failed"], e.Data["requests"], e.Data["failback_failed"], ms("failback_gap_ms"), e.Status))
 	}
 	want(t, r, 0, what+": failover-test")
+	checkHookFired(t, c, hook, r)
 	for _, v := range vips {
 		if per[v] != 3 {
 			t.Errorf("%s: failover-test measured VIP %s in %d scenarios, want 3 (%v)", what, v, per[v], per)

@@ -15,6 +15,7 @@ const (
 	DefaultCheckInterval  = 2
 	DefaultCheckFall      = 2
 	DefaultCheckRise      = 2
+	DefaultSMTPTimeout    = 30 // seconds, the article's smtp_connect_timeout
 	DefaultWebPort        = 8080
 	DefaultHealthCheck    = "GET /index.html"
 	DefaultHAProxyPort    = 80

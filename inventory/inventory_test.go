@@ -170,6 +170,25 @@ var badCases = []badCase{
 	{name: "auth_pass space", repl: []string{"auth_pass: secret1", `auth_pass: "a b"`}, field: "vrrp.auth_pass", at: "auth_pass", want: "printable ASCII without spaces"},
 	{name: "auth_pass non-ascii", repl: []string{"auth_pass: secret1", `auth_pass: "pässe"`}, field: "vrrp.auth_pass", at: "auth_pass", want: "printable ASCII"},
 	{name: "auth_pass empty", repl: []string{"auth_pass: secret1", `auth_pass: ""`}, field: "vrrp.auth_pass", at: "auth_pass", want: "1 to 8 characters"},
+	{name: "notify email bad", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com, \"not an email\"]\n    smtp_server: mail.example.com\n"}, field: "vrrp.notify.email[1]", at: "email:", want: "must be an email address"},
+	{name: "notify email brace", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [\"o{p}s@example.com\"]\n    smtp_server: mail.example.com\n"}, field: "vrrp.notify.email[0]", at: "email:", want: "must be an email address"},
+	{name: "notify email duplicate", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com, OPS@example.com]\n    smtp_server: mail.example.com\n"}, field: "vrrp.notify.email[1]", at: "email:", want: "already listed at vrrp.notify.email[0]"},
+	{name: "notify email empty list", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: []\n"}, field: "vrrp.notify.email", at: "email:", want: "at least one address"},
+	{name: "notify email needs smtp_server", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com]\n"}, field: "vrrp.notify.email", at: "email:", want: "needs vrrp.notify.smtp_server"},
+	{name: "notify smtp_server without email", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    smtp_server: mail.example.com\n"}, field: "vrrp.notify.smtp_server", at: "smtp_server:", want: "only takes effect with vrrp.notify.email"},
+	{name: "notify smtp_server bad port", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com]\n    smtp_server: mail.example.com:99999\n"}, field: "vrrp.notify.smtp_server", at: "smtp_server:", want: "port must be a number 1-65535"},
+	{name: "notify smtp_server bad host", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com]\n    smtp_server: mail_example\n"}, field: "vrrp.notify.smtp_server", at: "smtp_server:", want: "host must be an IPv4/IPv6 address or a DNS name"},
+	{name: "notify email_from bad", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com]\n    email_from: keepalived\n    smtp_server: 10.0.0.5\n"}, field: "vrrp.notify.email_from", at: "email_from:", want: "must be an email address"},
+	{name: "notify smtp timeout", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    email: [ops@example.com]\n    smtp_server: 10.0.0.5\n    smtp_connect_timeout: 0\n"}, field: "vrrp.notify.smtp_connect_timeout", at: "smtp_connect_timeout:", want: "between 1 and 300"},
+	{name: "notify script relative", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    script: bin/alert\n"}, field: "vrrp.notify.script", at: "script:", want: "absolute path"},
+	{name: "notify script space", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    script: \"/usr/local/bin/my alert\"\n"}, field: "vrrp.notify.script", at: "script:", want: "letters, digits"},
+	{name: "notify script unclean", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    script: /usr/local/../bin/alert\n"}, field: "vrrp.notify.script", at: "script:", want: "clean path"},
+	{name: "notify webhook scheme", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    webhook: ftp://hooks.example.com/x\n"}, field: "vrrp.notify.webhook", at: "webhook:", want: "http:// or https://"},
+	{name: "notify webhook no host", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    webhook: \"https:///path?token=abc\"\n"}, field: "vrrp.notify.webhook", at: "webhook:", want: "has no host"},
+	{name: "notify webhook space", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    webhook: \"https://h.example.com/a b\"\n"}, field: "vrrp.notify.webhook", at: "webhook:", want: "without spaces"},
+	{name: "notify webhook bad port", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    webhook: \"https://h.example.com:0/x\"\n"}, field: "vrrp.notify.webhook", at: "webhook:", want: "port must be a number"},
+	{name: "notify webhook not a url", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    webhook: \"http://h.example.com:x/%zz\"\n"}, field: "vrrp.notify.webhook", at: "webhook:", want: "not a valid URL"},
+	{name: "notify unknown field", repl: []string{"  check_weight: 25\n", "  check_weight: 25\n  notify:\n    mail: [ops@example.com]\n"}, field: "vrrp.notify.mail", at: "mail:", want: "unknown field"},
 	{name: "priority duplicate", repl: []string{"priority: 90", "priority: 100"}, field: "hosts[3].priority", at: "priority: 100", nth: 2, want: "priority 100 is also used by lb1"},
 	{name: "priority 255", repl: []string{"priority: 90", "priority: 255"}, field: "hosts[3].priority", at: "priority: 255", want: "between 1 and 254"},
 	{name: "priority 0", repl: []string{"priority: 90", "priority: 0"}, field: "hosts[3].priority", at: "priority: 0", want: "between 1 and 254"},
@@ -335,6 +354,9 @@ func TestSecretsNotInMessages(t *testing.T) {
 		{"auth_pass: secret1", `auth_pass: "p a s s"`, "p a s s"},
 		{"password: s3cret", `password: "hunter 2"`, "hunter 2"},
 		{"password: s3cret", `password: "hun#ter"`, "hun#ter"},
+		{"check_weight: 25", "check_weight: 25\n  notify:\n    webhook: \"ftp://h.example.com/hook?token=tok3n\"", "tok3n"},
+		{"check_weight: 25", "check_weight: 25\n  notify:\n    webhook: \"https://h.example.com:99x/hook?token=tok3n\"", "tok3n"},
+		{"check_weight: 25", "check_weight: 25\n  notify:\n    webhook: \"https://h_x/hook?token=tok3n\"", "tok3n"},
 	} {
 		doc := strings.Replace(base, tc.old, tc.new, 1)
 		_, err := Parse("inv.yaml", []byte(doc))
@@ -824,5 +846,37 @@ func TestDocsExample(t *testing.T) {
 	}
 	if len(c.Warnings) != 0 || len(c.HAProxy.Backends) != 1 || c.Web.Port != 8080 {
 		t.Errorf("unexpected: %q %+v", c.Warnings, c.HAProxy)
+	}
+}
+
+func TestNotifyParsed(t *testing.T) {
+	doc := strings.Replace(base, "  check_weight: 25\n", `  check_weight: 25
+  notify:
+    email: [ops@example.com, oncall+vrrp@example.org]
+    email_from: keepalived@lb.example.com
+    smtp_server: "[2001:db8::25]:587"
+    script: /usr/local/bin/vrrp-alert
+    webhook: https://hooks.example.com/vrrp?token=abc123
+`, 1)
+	c, err := Parse("inv.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.VRRP.Notify
+	if n.SMTPHost != "2001:db8::25" || n.SMTPPort != 587 || n.SMTPConnectTimeout != DefaultSMTPTimeout {
+		t.Errorf("smtp: %q %d %d", n.SMTPHost, n.SMTPPort, n.SMTPConnectTimeout)
+	}
+	found := false
+	for _, s := range c.Secrets() {
+		found = found || s == n.Webhook
+	}
+	if !found {
+		t.Errorf("the webhook URL is not among the secrets %q", c.Secrets())
+	}
+	for in, want := range map[string]string{"mail.example.com": "mail.example.com 25", "10.0.0.5:2525": "10.0.0.5 2525", "2001:db8::1": "2001:db8::1 25"} {
+		h, p, msg := splitSMTP(in)
+		if got := h + " " + strconv.Itoa(p); msg != "" || got != want {
+			t.Errorf("splitSMTP(%q) = %q, %q; want %q", in, got, msg, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package inventory
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -105,6 +106,29 @@ type VRRP struct {
 	CheckInterval int `yaml:"check_interval"`
 	CheckFall     int `yaml:"check_fall"`
 	CheckRise     int `yaml:"check_rise"`
+	// Notify tells someone when an lb changes VRRP state.
+	Notify Notify `yaml:"notify"`
+}
+
+// Notify configures what keepalived does on a VRRP state change: the
+// article's alarm email (keepalived's own SMTP client, smtp_alert) and a hook
+// run by hadeploy's notify script: an executable on the lb, a webhook URL the
+// transition is POSTed to as JSON, or both.
+type Notify struct {
+	Email     []string `yaml:"email"`
+	EmailFrom string   `yaml:"email_from"`
+	// SMTPServer is host or host:port ([v6]:port).
+	SMTPServer         string `yaml:"smtp_server"`
+	SMTPConnectTimeout int    `yaml:"smtp_connect_timeout"`
+	// Script is an absolute path of an executable on each lb, run with
+	// keepalived's TYPE NAME STATE PRIORITY arguments.
+	Script string `yaml:"script"`
+	// Webhook is an http(s) URL. Secret: URLs often carry a token.
+	Webhook string `yaml:"webhook" secret:"true"`
+
+	// Derived after validation: smtp_server split for keepalived.conf.
+	SMTPHost string `yaml:"-"`
+	SMTPPort int    `yaml:"-"`
 }
 
 // Web configures Apache on web hosts.
@@ -112,6 +136,33 @@ type Web struct {
 	Port int `yaml:"port"`
 	// HealthCheck is the request HAProxy and verify use, e.g. "GET /index.html".
 	HealthCheck string `yaml:"health_check"`
+	// Transition is what web hosts serve besides Port and HealthCheck while
+	// the playbook stages a change of the contract with the load balancers
+	// (never read from a file: the playbook sets it on a copy).
+	Transition *WebTransition `yaml:"-"`
+}
+
+// WebTransition lists the extra ports and health paths web hosts serve during
+// a staged change, so that both the old and the new load balancer
+// configuration find them.
+type WebTransition struct {
+	Ports       []int
+	HealthPaths []string
+}
+
+// WebPorts is every port web hosts listen on: Port and the transition's,
+// sorted, each once.
+func (c *Cluster) WebPorts() []int {
+	out := []int{c.Web.Port}
+	if t := c.Web.Transition; t != nil {
+		for _, p := range t.Ports {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // HAProxy configures the load balancers.
@@ -315,6 +366,9 @@ func (c *Cluster) VIPPriority(v *VIP, h *Host) int {
 	}
 	return prios[rank]
 }
+
+// HealthCheck is Web.HealthCheck as "METHOD PATH".
+func (c *Cluster) HealthCheck() string { return c.HealthMethod() + " " + c.HealthPath() }
 
 // HealthMethod and HealthPath split Web.HealthCheck.
 func (c *Cluster) HealthMethod() string { m, _ := splitHealth(c.Web.HealthCheck); return m }

@@ -204,6 +204,7 @@ func (k *check) checkVRRP() {
 	if weightOK {
 		k.checkFailover()
 	}
+	k.checkNotify()
 }
 
 func (k *check) checkAuthPass(s string) {

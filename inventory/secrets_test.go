@@ -1,7 +1,10 @@
 package inventory
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -19,11 +22,21 @@ func TestSecretsAreTheTaggedFields(t *testing.T) {
 }
 
 func TestSecretsOfALoadedInventory(t *testing.T) {
-	c, err := Load("../e2e/lab-cluster.yaml")
+	b, err := os.ReadFile("../e2e/lab-cluster.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Secrets(); len(got) != 1 || got[0] != "labpass" {
-		t.Errorf("Secrets() = %v, want [labpass]", got)
+	doc := strings.Replace(string(b), "  check_weight: 25\n", "  check_weight: 25\n  notify:\n    webhook: http://10.213.47.21:9099/vrrp?token=t\n", 1)
+	p := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The VRRP password and the webhook URL (it carries a token).
+	if got := c.Secrets(); len(got) != 2 || got[0] != "labpass" || got[1] != c.VRRP.Notify.Webhook || c.VRRP.Notify.Webhook == "" {
+		t.Errorf("Secrets() = %v, want [labpass, the webhook URL]", got)
 	}
 }

@@ -10,7 +10,9 @@ package playbooks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/steps"
@@ -33,10 +35,14 @@ type Phase struct {
 	Finally []steps.Gate
 }
 
-// Playbook is what the engine asks: the steps of a host, and the order of an
-// apply and of a rollback with their gates.
+// Playbook is what the engine asks: the steps of a host, the stages of an
+// apply, and the order of each stage's apply and rollback with their gates.
 type Playbook interface {
 	StepsFor(h *inventory.Host) []steps.Step
+	// Stages turns one apply into a sequence of desired clusters, each
+	// applied (and, on failure, rolled back) in turn; nil or one stage: the
+	// inventory's cluster at once.
+	Stages(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Stage
 	Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase
 	Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Phase
 	// Refuse says why the plan cannot be carried out without taking a
@@ -44,17 +50,106 @@ type Playbook interface {
 	Refuse(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) error
 }
 
-// Refuse: changing the port haproxy reaches web hosts on would take each
-// changed web host out of rotation until the load balancers switch, one
-// after the other, until a backend has no server left. It needs a staged
-// switch (web hosts on both ports, then the load balancers, then the old
-// port off), which this playbook does not do yet.
+// Stage is one desired state on the way to the inventory's: the engine
+// plans it against the hosts as they are, applies it phase by phase and
+// journals it as a run of its own, so a rollback undoes stages newest first
+// and every state it passes through is one the apply passed through.
+type Stage struct {
+	Name    string
+	Cluster *inventory.Cluster
+	// Says what the stage does, for plans and events.
+	Says string
+}
+
+// Stages: a change of the contract between web hosts and load balancers (the
+// web port, the health check) on a serving cluster goes in three stages, so
+// both sides agree at every moment: (1) web hosts serve the old and the new
+// (rolling, drained); (2) load balancers switch, one at a time, each passing
+// a gate that every serving web host is UP and answering through it; (3) web
+// hosts drop the old (rolling, drained). Everything else the inventory
+// changes goes in stage 1 on web hosts and load balancers alike. Under
+// --limit nothing is staged (the other side is not in the run): Refuse then
+// stops a port change that would empty a backend.
+func (Cluster) Stages(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []Stage {
+	if len(hosts) != len(c.Hosts) {
+		return nil
+	}
+	old, ok := steps.ServingContract(f)
+	want := steps.DesiredContract(c)
+	if !ok || old.Equal(want) || len(old.Checks) == 0 {
+		return nil
+	}
+	newPort, newCheck := c.Web.Port, c.Web.HealthCheck
+	oldPort, oldCheck := old.Ports[0], old.Checks[0]
+	// Stage 1 keeps the load balancers on (the first of) what they use now
+	// and has web hosts serve that and the new; stage 2 is the new with the
+	// old still served.
+	both := func(port int, check string, extraPorts []int, extraPaths []string) *inventory.Cluster {
+		cp := *c
+		cp.Web.Port, cp.Web.HealthCheck = port, check
+		tr := &inventory.WebTransition{}
+		for _, p := range extraPorts {
+			if p != port {
+				tr.Ports = append(tr.Ports, p)
+			}
+		}
+		tr.HealthPaths = extraPaths
+		cp.Web.Transition = tr
+		return &cp
+	}
+	ports := append(append([]int(nil), old.Ports...), newPort)
+	s1 := both(oldPort, oldCheck, ports, append(old.Paths(), c.HealthPath()))
+	s2 := both(newPort, newCheck, ports, old.Paths())
+	what := contractWords(old, c)
+	drop := "web hosts stop serving " + what.old + " (one at a time, drained)"
+	if what.old == "" {
+		drop = "web hosts: nothing to drop (the old health page stays in the docroot)"
+	}
+	return []Stage{
+		{Name: "serve-both", Cluster: s1, Says: "web hosts serve " + what.both + " (one at a time, drained)"},
+		{Name: "switch", Cluster: s2, Says: "load balancers switch to " + what.new + " (one at a time, the VIP holder last; every web host UP through each)"},
+		{Name: "drop-old", Cluster: c, Says: drop},
+	}
+}
+
+type words struct{ both, new, old string }
+
+// contractWords names what changes from old to c's contract, for the plan.
+func contractWords(old steps.Contract, c *inventory.Cluster) words {
+	var w words
+	var b, n, o []string
+	want := steps.DesiredContract(c)
+	if !slices.Equal(old.Ports, want.Ports) {
+		b = append(b, "ports "+joinInts(append(append([]int(nil), old.Ports...), c.Web.Port)))
+		n = append(n, fmt.Sprintf("port %d", c.Web.Port))
+		o = append(o, "port "+joinInts(old.Ports))
+	}
+	if !slices.Equal(old.Checks, want.Checks) {
+		b = append(b, "health paths "+strings.Join(append(old.Paths(), c.HealthPath()), " and "))
+		n = append(n, "health check "+want.Checks[0])
+	}
+	w.both, w.new, w.old = strings.Join(b, ", "), strings.Join(n, ", "), strings.Join(o, ", ")
+	return w
+}
+
+func joinInts(xs []int) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprint(x))
+	}
+	return strings.Join(s, " and ")
+}
+
+// Refuse: changing the port haproxy reaches web hosts on in one go would take
+// each changed web host out of rotation until the load balancers switch, one
+// after the other, until a backend has no server left. Stages avoid that on
+// the whole cluster; under --limit such a plan is refused.
 func (Cluster) Refuse(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) error {
 	lbChanging := false
 	for _, h := range f.Connected() {
 		lbChanging = lbChanging || (h.HasRole(inventory.RoleLB) && f.Active(h.Name, "haproxy") && f.Changing(h.Name, "haproxy"))
 	}
-	if !lbChanging {
+	if !lbChanging || !steps.PortChanges(c, f) {
 		return nil
 	}
 	moving := map[string]bool{}
@@ -69,7 +164,7 @@ func (Cluster) Refuse(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fle
 			all = all && moving[s.Host]
 		}
 		if all {
-			return fmt.Errorf("web.port changes on every server of backend %s while haproxy changes too: hadeploy would take them out of rotation one by one until the load balancers switch, leaving %s empty. A staged switch (web hosts on both ports, then the load balancers, then the old port off) is not done yet; change the port in a maintenance window", b.Name, b.Name)
+			return fmt.Errorf("web.port changes on every server of backend %s while haproxy changes too, and not on the whole cluster: hadeploy would take them out of rotation one by one until the load balancers switch, leaving %s empty. Run apply without --limit: it stages the change (web hosts on both ports, then the load balancers, then the old port off)", b.Name, b.Name)
 		}
 	}
 	return nil
@@ -128,7 +223,17 @@ func (Cluster) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.F
 	after := func(h *inventory.Host) []steps.Gate { return gatesAfter(c, h, f, false) }
 	var out []Phase
 	if len(lb) > 0 {
-		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true, After: after})
+		// A restored haproxy that ran must reach every server on the port its
+		// restored file names before the next lb goes (undoing a switch of
+		// the web port: the snapshot cannot tell which restore switches back).
+		lbAfter := func(h *inventory.Host) []steps.Gate {
+			gs := after(h)
+			if f.Active(h.Name, "haproxy") && !slices.ContainsFunc(gs, func(g steps.Gate) bool { return g.Name == "switched" }) {
+				gs = append(gs, steps.Switched(h, f))
+			}
+			return gs
+		}
+		out = append(out, Phase{Name: "lb", Hosts: lb, Serial: true, After: lbAfter})
 	}
 	if len(web) > 0 {
 		out = append(out, Phase{Name: "web", Hosts: web, Serial: true, After: after,
@@ -151,8 +256,8 @@ func collect(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet, chang
 				continue
 			}
 			for _, g := range ask(st, steps.Target{Cluster: c, Host: h, Facts: f.Facts(h.Name)}) {
-				if key := g.Name + "\x00" + g.OK; !dedupe || !seen[key] {
-					seen[key] = true
+				if k := g.Name + "\x00" + g.Host + "\x00" + g.OK; !dedupe || !seen[k] {
+					seen[k] = true
 					out = append(out, g)
 				}
 			}

@@ -2,6 +2,7 @@ package playbooks
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ type fleet struct {
 	hosts    []*inventory.Host
 	holder   string
 	haproxy  map[string]bool
-	changing map[string]bool // "host/step"
+	changing map[string]bool   // "host/step"
+	files    map[string]string // "host:path" → content
 }
 
 func (f fleet) Connected() []*inventory.Host  { return f.hosts }
@@ -31,6 +33,10 @@ func (f fleet) Active(h, u string) bool       { return u == "haproxy" && f.hapro
 func (f fleet) HoldsAddr(h, _ string) bool    { return h == f.holder }
 func (f fleet) Changing(h, step string) bool  { return f.changing[h+"/"+step] }
 func (f fleet) ChangingFile(h, p string) bool { return f.changing[h+":"+p] }
+func (f fleet) Content(h, p string) ([]byte, bool) {
+	c, ok := f.files[h+":"+p]
+	return []byte(c), ok
+}
 
 func cluster(hs []*inventory.Host) *inventory.Cluster {
 	c := &inventory.Cluster{Hosts: hs, VIPPrefix: netip.MustParsePrefix("10.0.0.100/24")}
@@ -124,11 +130,15 @@ func TestGates(t *testing.T) {
 	if gs := ph[0].After(hs[1]); len(gs) != 0 {
 		t.Errorf("gates for an unchanged host: %+v", gs)
 	}
-	// A new web port: haproxy changes too, web hosts cannot rotate before it.
+	// A new web port in one go (not staged): haproxy changes too, web hosts
+	// cannot rotate before it.
 	f.changing["lb1/haproxy"] = true
+	c.Web.Port = 8081
+	f.files = map[string]string{"lb1:/etc/haproxy/haproxy.cfg": "backend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.1:8080 check\n"}
 	if gs := (Cluster{}).Apply(c, hs, f)[0].After(hs[0]); len(gs) != 0 {
 		t.Errorf("rotation gate while haproxy changes: %+v", gs)
 	}
+	c.Web.Port = 8080
 	// In a rollback every restored host passes its gates.
 	if gs := (Cluster{}).Rollback(c, hs, f)[1].After(hs[1]); len(gs) != 1 || gs[0].Name != "rotation" {
 		t.Errorf("rollback gates for web2: %+v", gs)
@@ -184,5 +194,54 @@ func TestStepsFor(t *testing.T) {
 	}
 	if len(lb) != 4 || lb[0].Name() != "rsyslog" || lb[1].Name() != "haproxy" || lb[2].Name() != "keepalived" {
 		t.Errorf("lb steps %v", lb)
+	}
+}
+
+// A port and health check change on a serving cluster is three stages: web
+// hosts serve both, the lbs switch, web hosts drop the old; nothing is
+// staged on a cold cluster, under --limit or when the contract stays.
+func TestStagesOfAContractChange(t *testing.T) {
+	hs := []*inventory.Host{
+		{Name: "web1", Roles: []string{"web"}}, {Name: "web2", Roles: []string{"web"}},
+		{Name: "lb1", Roles: []string{"lb"}, Priority: 100}, {Name: "lb2", Roles: []string{"lb"}, Priority: 80},
+	}
+	c := cluster(hs)
+	c.Web.Port = 8081
+	c.Web.HealthCheck = "GET /health.html"
+	cfg := "backend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.1:8080 cookie web1 check\n\tserver web2 10.0.0.2:8080 cookie web2 check\n"
+	f := fleet{hosts: hs, holder: "lb1", haproxy: map[string]bool{"lb1": true, "lb2": true},
+		files: map[string]string{"lb1:/etc/haproxy/haproxy.cfg": cfg, "lb2:/etc/haproxy/haproxy.cfg": cfg}}
+	st := Cluster{}.Stages(c, hs, f)
+	if len(st) != 3 {
+		t.Fatalf("stages %+v", st)
+	}
+	s1, s2, s3 := st[0].Cluster, st[1].Cluster, st[2].Cluster
+	if s1.Web.Port != 8080 || s1.HealthCheck() != "GET /index.html" || !slices.Equal(s1.WebPorts(), []int{8080, 8081}) || !slices.Equal(s1.Web.Transition.HealthPaths, []string{"/index.html", "/health.html"}) {
+		t.Errorf("stage 1 (web hosts serve both, lbs stay): %+v %+v", s1.Web, s1.Web.Transition)
+	}
+	if s2.Web.Port != 8081 || s2.HealthCheck() != "GET /health.html" || !slices.Equal(s2.WebPorts(), []int{8080, 8081}) {
+		t.Errorf("stage 2 (lbs switch, web hosts still serve both): %+v %+v", s2.Web, s2.Web.Transition)
+	}
+	if s3 != c {
+		t.Error("stage 3 is not the inventory's cluster")
+	}
+	if c.Web.Transition != nil || c.Web.Port != 8081 {
+		t.Error("staging changed the inventory's cluster")
+	}
+	for _, want := range []string{"8080 and 8081", "/index.html and /health.html"} {
+		if !strings.Contains(st[0].Says, want) {
+			t.Errorf("stage 1 says %q, lacks %q", st[0].Says, want)
+		}
+	}
+	// Nothing staged: --limit, a cold cluster, an unchanged contract.
+	if st := (Cluster{}).Stages(c, hs[:3], f); st != nil {
+		t.Errorf("staged under --limit: %+v", st)
+	}
+	if st := (Cluster{}).Stages(c, hs, fleet{hosts: hs}); st != nil {
+		t.Errorf("staged on a cold cluster: %+v", st)
+	}
+	c.Web.Port, c.Web.HealthCheck = 8080, "GET /index.html"
+	if st := (Cluster{}).Stages(c, hs, f); st != nil {
+		t.Errorf("staged without a contract change: %+v", st)
 	}
 }

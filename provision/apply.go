@@ -66,23 +66,76 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 	if err := r.plan(r.conns); err != nil {
 		return err
 	}
+	// A change of the contract between web hosts and load balancers goes
+	// in stages, each planned against the hosts as the previous one left
+	// them.
+	stages := r.playbook().Stages(r.Cluster, r.Hosts, fleet{r})
+	if len(stages) == 0 {
+		stages = []playbooks.Stage{{Name: "apply", Cluster: r.Cluster}}
+	}
+	r.announce(stages)
+	r.begin(0, stages[0])
+	if len(stages) > 1 {
+		added, err := r.readStages(stages)
+		if err == nil && added {
+			err = r.reread(ctx)
+		} else if err == nil {
+			err = r.plan(r.conns)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	// A plan the playbook cannot carry out without an outage is refused
 	// before anything changes.
-	if err := r.playbook().Refuse(r.Cluster, r.Hosts, fleet{r}); err != nil {
+	if err := r.playbook().Refuse(r.cluster(), r.Hosts, fleet{r}); err != nil {
 		return &RefusedError{Err: err}
 	}
-	// Packages first, on every host at once: installing is slow and changes
-	// no served configuration hadeploy manages.
+	if err := r.packages(ctx); err != nil {
+		return err
+	}
+	for i, st := range stages {
+		if i > 0 {
+			if err := r.finishStage(ctx); err != nil {
+				return err
+			}
+			r.begin(i, st)
+			if err := r.reread(ctx); err != nil {
+				return err
+			}
+			// Hosts changed already: a refusal now is a failure, rolled back.
+			if err := r.playbook().Refuse(r.cluster(), r.Hosts, fleet{r}); err != nil {
+				return fmt.Errorf("stage %s: %w", st.Name, err)
+			}
+		}
+		if len(stages) > 1 {
+			r.emit(events.Event{Type: events.EvInfo, Step: "stage", Message: fmt.Sprintf("stage %d/%d %s (run %s): %s", i+1, len(stages), st.Name, r.runID(), st.Says)})
+		}
+		for _, ph := range r.playbook().Apply(r.cluster(), r.Hosts, fleet{r}) {
+			if err := r.applyPhase(ctx, ph); err != nil {
+				if len(stages) > 1 {
+					return fmt.Errorf("stage %s: %w", st.Name, err)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// packages installs what is missing first, on every host at once:
+// installing is slow and changes no served configuration hadeploy manages.
+func (r *Runner) packages(ctx context.Context) error {
 	var need []*hostConn
 	for _, c := range r.conns {
 		if len(c.plan.Packages) > 0 {
 			need = append(need, c)
 		}
 	}
-	err := r.parallel(ctx, need, func(ctx context.Context, c *hostConn) error {
+	return r.parallel(ctx, need, func(ctx context.Context, c *hostConn) error {
 		t0 := time.Now()
-		c.touched = true
-		res, err := r.exec(ctx, c, PackagesScript(r.RunID, r.Meta, c.snap.Facts.PkgMgr, c.plan.Packages))
+		r.touch(c)
+		res, err := r.exec(ctx, c, PackagesScript(r.runID(), r.Meta, c.snap.Facts.PkgMgr, c.plan.Packages))
 		if err == nil && res.ExitCode != 0 {
 			err = fmt.Errorf("%s", failure(res))
 		}
@@ -97,20 +150,10 @@ func (r *Runner) applyLocked(ctx context.Context) error {
 			return err
 		}
 		c.snap.LockTaken = true
-		p, err := PlanHost(r.Cluster, c.h, c.snap, r.playbook().StepsFor)
+		p, err := PlanHost(r.cluster(), c.h, c.snap, r.playbook().StepsFor)
 		c.plan = p
 		return err
 	})
-	if err != nil {
-		return err
-	}
-
-	for _, ph := range r.playbook().Apply(r.Cluster, r.Hosts, fleet{r}) {
-		if err := r.applyPhase(ctx, ph); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // applyPhase changes the phase's hosts (one at a time when Serial), each
@@ -122,7 +165,7 @@ func (r *Runner) applyPhase(ctx context.Context, ph playbooks.Phase) error {
 		if ph.Before != nil {
 			for _, g := range ph.Before(c.h) {
 				// Touched from here on: a rollback puts it back in service.
-				c.touched = true
+				r.touch(c)
 				if err := r.pass(ctx, g); err != nil {
 					return fmt.Errorf("%s: before its change: %w", c.h.Name, err)
 				}
@@ -187,8 +230,8 @@ func (r *Runner) applyHost(ctx context.Context, c *hostConn) (bool, error) {
 		for _, fc := range sp.Files {
 			r.emit(events.Event{Type: events.EvChange, Host: c.h.Name, Step: sp.Step, Path: fc.Path, Diff: r.red.Diff(fc)})
 		}
-		c.touched = true
-		res, err := r.exec(ctx, c, StepScript(r.RunID, r.Meta, sp))
+		r.touch(c)
+		res, err := r.exec(ctx, c, StepScript(r.runID(), r.Meta, sp))
 		if err == nil && res.ExitCode != 0 {
 			err = fmt.Errorf("%s", failure(res))
 		}

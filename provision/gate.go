@@ -124,6 +124,15 @@ func (f fleet) ChangingFile(host, path string) bool {
 	return false
 }
 
+func (f fleet) Content(host, path string) ([]byte, bool) {
+	c := f.conn(host)
+	if c == nil || c.snap == nil {
+		return nil, false
+	}
+	fs, ok := c.snap.Files[path]
+	return fs.Content, ok && fs.Exists
+}
+
 func (f fleet) Changing(host, step string) bool {
 	c := f.conn(host)
 	if c == nil || c.plan == nil {

@@ -68,6 +68,10 @@ func (p twoPhases) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.
 }
 func (twoPhases) Refuse(*inventory.Cluster, []*inventory.Host, steps.Fleet) error { return nil }
 
+func (twoPhases) Stages(*inventory.Cluster, []*inventory.Host, steps.Fleet) []playbooks.Stage {
+	return nil
+}
+
 func (p twoPhases) Rollback(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) []playbooks.Phase {
 	rev := append([]*inventory.Host(nil), hosts...)
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {

@@ -32,11 +32,13 @@ func (r *Runner) releaseLocks(ctx context.Context, status string) {
 		}
 		script := UnlockScript(r.lockInfo)
 		if c.locked {
-			st := status
-			if !c.touched {
+			// The current stage's run: earlier stages were marked as they
+			// finished.
+			st, touched := status, r.touchedNow(c)
+			if !touched {
 				st = ""
 			}
-			script = ReleaseScript(r.RunID, st, keep, c.touched && st != "", r.lockInfo)
+			script = ReleaseScript(r.runID(), st, keep, touched && st != "", r.lockInfo)
 		}
 		if _, err := r.exec(ctx, c, script); err != nil && c.locked {
 			r.emit(events.Event{Type: events.EvWarning, Host: c.h.Name, Message: "could not release the lock: " + err.Error() + " (run `hadeploy lock release`)"})

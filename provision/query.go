@@ -9,6 +9,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
 	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/transport"
 )
@@ -29,6 +30,16 @@ func (r *Runner) Plan(ctx context.Context) ([]*HostPlan, error) {
 		c.sum.RoundTrips = c.t.RoundTrips()
 	}
 	return out, nil
+}
+
+// Stages is how apply would stage the change Plan computed (nil: in one go,
+// phase by phase).
+func (r *Runner) Stages() []playbooks.Stage {
+	st := r.playbook().Stages(r.Cluster, r.Hosts, fleet{r})
+	if len(st) < 2 {
+		return nil
+	}
+	return st
 }
 
 // PlanOf computes what apply would change on host from what Open read: no

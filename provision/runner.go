@@ -45,6 +45,10 @@ type Runner struct {
 	// built-in cluster.
 	Playbook playbooks.Playbook
 
+	// stages are this apply's stages begun so far (one for an apply the
+	// playbook does not stage).
+	stages []*stageRun
+
 	red   *Redactor
 	reads *steps.Reads // what every snapshot reads, derived once from the steps
 	conns []*hostConn
@@ -186,7 +190,7 @@ func (r *Runner) snapshot(ctx context.Context, cs []*hostConn, lock bool) error 
 func (r *Runner) plan(cs []*hostConn) error {
 	var errs []error
 	for _, c := range cs {
-		p, err := PlanHost(r.Cluster, c.h, c.snap, r.playbook().StepsFor)
+		p, err := PlanHost(r.cluster(), c.h, c.snap, r.playbook().StepsFor)
 		if err != nil {
 			errs = append(errs, err)
 			continue

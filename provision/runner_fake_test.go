@@ -418,13 +418,20 @@ func TestDrainRefusedWhenNoOtherServerServes(t *testing.T) {
 	}
 }
 
-// A web port change on a serving cluster would empty backend web: it is
-// refused before any host is touched.
-func TestPortChangeRefusedBeforeAnyChange(t *testing.T) {
+// A web port change under --limit cannot be staged (a load balancer is not
+// in the run) and would empty backend web: it is refused before any host is
+// touched.
+func TestPortChangeUnderLimitRefusedBeforeAnyChange(t *testing.T) {
 	fc := appliedCluster(t)
 	before := fc.hosts["web1"].Files["/etc/apache2/ports.conf"]
 	fc.c.Web.Port = 8081
-	_, err := fc.runner("R2").Apply(context.Background())
+	r := fc.runner("R2")
+	hosts, err := fc.c.Limit([]string{"web1", "web2", "lb1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Hosts = hosts
+	_, err = r.Apply(context.Background())
 	var re *provision.RefusedError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), "backend web") {
 		t.Fatalf("want a RefusedError naming backend web, got %v", err)

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/hadeploy/hadeploy/shell"
-	"github.com/hadeploy/hadeploy/steps"
 )
 
 // RunDir is where one run keeps its backups, manifest and journal on a host.
@@ -75,9 +74,15 @@ func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
 	for i, f := range sp.Files {
 		tmp := tmpPath(f.Path, i)
 		s.Line(`mkdir -p %s`, path.Dir(f.Path))
-		if f.ContentChanged {
+		switch {
+		case f.ContentChanged && f.Secret:
+			// Created private: the chmod below comes after the content.
+			s.Raw(`hadeploy_umask=$(umask); umask 077`)
 			s.WriteBase64(tmp, f.New)
-		} else {
+			s.Raw(`umask "$hadeploy_umask"`)
+		case f.ContentChanged:
+			s.WriteBase64(tmp, f.New)
+		default:
 			s.Line(`cp -p %s %s`, f.Path, tmp)
 		}
 		s.Line(`chmod %s %s && chown %s %s`, strconv.FormatUint(uint64(f.Mode), 8), tmp, f.Owner, tmp)
@@ -126,7 +131,9 @@ func StepScript(runID, meta string, sp *StepPlan) *shell.Script {
 			conds = append(conds, "systemctl is-active -q "+shell.Quote(a.Name))
 		}
 		if l := sp.Listen; l != nil {
-			conds = append(conds, listeners(l)+" | grep -qF "+shell.Quote(`"`+l.Process+`"`))
+			for _, p := range append([]int{l.Port}, l.Also...) {
+				conds = append(conds, listeners(l.Proto, p)+" | grep -qF "+shell.Quote(`"`+l.Process+`"`))
+			}
 		}
 		s.WaitUntil(conds, `echo "==fail service `+sp.Step+`: not serving after 10s"; `+statusOf(sp)+` exit `+strconv.Itoa(exitService))
 	}
@@ -151,7 +158,9 @@ func statusOf(sp *StepPlan) string {
 		b.WriteString("systemctl status --no-pager -n 10 " + shell.Quote(a.Name) + " 2>&1 | tail -n 12; ")
 	}
 	if l := sp.Listen; l != nil {
-		b.WriteString("echo 'listening on port " + strconv.Itoa(l.Port) + ":'; " + listeners(l) + "; ")
+		for _, p := range append([]int{l.Port}, l.Also...) {
+			b.WriteString("echo 'listening on port " + strconv.Itoa(p) + ":'; " + listeners(l.Proto, p) + "; ")
+		}
 	}
 	return b.String()
 }
@@ -161,12 +170,12 @@ func statusOf(sp *StepPlan) string {
 // socket families it may not support (inside containers, say) and prints
 // "RTNETLINK answers: Invalid argument" on stderr, which reached the
 // operator's error text. stderr is dropped too: the listing is on stdout.
-func listeners(l *steps.Listen) string {
+func listeners(proto string, port int) string {
 	flag := "-Hltnp"
-	if l.Proto == "udp" {
+	if proto == "udp" {
 		flag = "-Hlunp"
 	}
-	return "ss " + flag + " " + shell.Quote("sport = :"+strconv.Itoa(l.Port)) + " 2>/dev/null"
+	return "ss " + flag + " " + shell.Quote("sport = :"+strconv.Itoa(port)) + " 2>/dev/null"
 }
 
 func restoreFiles(s *shell.Script, sp *StepPlan, r string) {

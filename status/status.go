@@ -75,6 +75,9 @@ type LB struct {
 	Why        string `json:"why,omitempty"`
 	// StatsWhy says why haproxy's servers could not be read on this lb.
 	StatsWhy string `json:"stats_why,omitempty"`
+	// LastChange is the newest VRRP transition the notify script logged,
+	// "STATE at TIME", with any notify hook that failed for it ("" = none).
+	LastChange string `json:"last_change,omitempty"`
 	// Instances are the VRRP instances of the VIPs after the first (vips:).
 	Instances []Instance `json:"instances,omitempty"`
 }
@@ -192,6 +195,8 @@ func Program(c *inventory.Cluster, h *inventory.Host, family string) *shell.Scri
 	for _, v := range extraVIPs(c) {
 		s.Line(`if ip -o -4 addr show 2>/dev/null | grep -qF %s; then echo '==vipn '%s' held'; fi`, " "+v.Addr()+"/", v.Addr())
 	}
+	// The newest transition and its hooks' outcomes (a few lines after it).
+	s.Line(`tail -n 20 %s 2>/dev/null | sed 's/^/==trans /'`, steps.TransitionLog)
 	sock := steps.StatsSocket(family)
 	s.Line(`if [ ! -S %s ]; then echo '==stats unknown no stats socket (is haproxy running?)'; elif out=$(echo 'show stat' | timeout 3 socat stdio %s 2>&1); then printf '%%s\n' "$out" | awk -F, %s; echo '==stats ok'; else printf '==stats unknown %%s\n' "$(printf '%%s' "$out" | head -n 1)"; fi`,
 		sock, "UNIX-CONNECT:"+sock, statAwk)
@@ -212,6 +217,7 @@ type hostOut struct {
 	why      string
 	stats    string // "ok" or Unknown + why
 	servers  []Server
+	trans    []string // transition log lines
 }
 
 // Parse reads Program's output.
@@ -262,9 +268,37 @@ func parse(out string) hostOut {
 			o.servers = append(o.servers, Server{Backend: f[0], Server: f[1], Sessions: n, Status: strings.TrimSpace(f[3])})
 		case "==stats":
 			o.stats = rest
+		case "==trans":
+			o.trans = append(o.trans, rest)
 		}
 	}
 	return o
+}
+
+// lastChange says when the newest transition happened (of which instance,
+// when there are several) and names each hook that failed for it.
+func lastChange(lines []string, withInstance bool) string {
+	tr := steps.ParseTransitions(strings.Join(lines, "\n"))
+	last := -1
+	for i, t := range tr {
+		if t.Kind == "transition" {
+			last = i
+		}
+	}
+	if last < 0 {
+		return ""
+	}
+	t := tr[last]
+	out := t.State + " at " + t.Time
+	if withInstance {
+		out = t.Instance + " " + out
+	}
+	for _, h := range tr[last+1:] {
+		if h.Kind != "transition" && h.Instance == t.Instance && h.State == t.State && !h.HookOK() {
+			out += ", " + h.Kind + " failed (" + h.Detail + ")"
+		}
+	}
+	return out
 }
 
 // parseInstance reads one "STATE EFFECTIVE BASE" (or "unknown WHY") line.
@@ -341,7 +375,8 @@ func Collect(ctx context.Context, f Fleet, c *inventory.Cluster, hosts []*invent
 			continue
 		}
 		lbs = append(lbs, h)
-		lb := LB{Host: h.Name, VIP: o.vip, State: o.state, Priority: o.prio, Base: o.base, Configured: h.Priority, Why: o.why}
+		lb := LB{Host: h.Name, VIP: o.vip, State: o.state, Priority: o.prio, Base: o.base, Configured: h.Priority, Why: o.why,
+			LastChange: lastChange(o.trans, len(c.VIPList()) > 1)}
 		if vs := c.VIPList(); len(vs) > 0 {
 			lb.Configured = c.VIPPriority(vs[0], h)
 		}

@@ -177,3 +177,26 @@ func TestCollect(t *testing.T) {
 		t.Errorf("hosts: %+v", rep.Hosts)
 	}
 }
+
+// The newest VRRP transition from the notify script's log, and the hooks
+// that failed for it (older transitions' hooks do not count).
+func TestLastChange(t *testing.T) {
+	out := "==status\n==trans 2026-12-02T00:00:00.000Z transition VI_47 BACKUP 80\n" +
+		"==trans 2026-12-02T00:00:00.200Z webhook VI_47 BACKUP http=000 exit=7\n" +
+		"==trans 2026-12-02T00:01:00.000Z transition VI_47 MASTER 80\n" +
+		"==trans 2026-12-02T00:01:00.100Z script VI_47 MASTER exit=0\n" +
+		"==trans 2026-12-02T00:01:00.300Z webhook VI_47 MASTER http=503 exit=0\n"
+	if got := lastChange(parse(out).trans, false); got != "MASTER at 2026-12-02T00:01:00.000Z, webhook failed (http=503 exit=0)" {
+		t.Errorf("last change = %q", got)
+	}
+	if got := lastChange(parse("==status\n==trans 2026-12-02T00:00:00.000Z transition VI_47 BACKUP 80\n").trans, true); got != "VI_47 BACKUP at 2026-12-02T00:00:00.000Z" {
+		t.Errorf("last change = %q", got)
+	}
+	if got := lastChange(parse("==status\n").trans, false); got != "" {
+		t.Errorf("no log: %q", got)
+	}
+	lb := Program(cluster(t, 47), cluster(t, 47).Host("lb1"), facts.FamilyDebian).String()
+	if !strings.Contains(lb, "tail -n 20 "+steps.TransitionLog) {
+		t.Errorf("the lb program does not read the transition log:\n%s", lb)
+	}
+}

@@ -62,4 +62,7 @@ type Fleet interface {
 	Changing(host, step string) bool
 	// ChangingFile reports whether the plan changes the file at path on host.
 	ChangingFile(host, path string) bool
+	// Content is the file at path on host as the run last read it (false:
+	// absent or not read).
+	Content(host, path string) ([]byte, bool)
 }

@@ -28,6 +28,7 @@ type distro struct {
 	HAProxySocket  string
 	HAProxyPidfile string
 	KeepalivedCfg  string
+	CurlPackage    string // for the VRRP webhook; empty: always installed
 	RsyslogDropIn  string
 	CronPackage    string
 	CronService    string
@@ -59,6 +60,7 @@ var debian = distro{
 	HAProxySocket:  "/run/haproxy/admin.sock",
 	HAProxyPidfile: "/run/haproxy.pid",
 	KeepalivedCfg:  "/etc/keepalived/keepalived.conf",
+	CurlPackage:    "curl",
 	RsyslogDropIn:  "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
 	CronPackage:    "cron",
 	CronService:    "cron",
@@ -96,11 +98,14 @@ var rhel = distro{
 	HAProxySocket:  "/var/lib/haproxy/stats",
 	HAProxyPidfile: "/run/haproxy.pid",
 	KeepalivedCfg:  "/etc/keepalived/keepalived.conf",
-	RsyslogDropIn:  "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
-	CronPackage:    "cronie",
-	CronService:    "crond",
-	CronFile:       "/etc/cron.d/hadeploy-timesync",
-	TimePackage:    "chrony",
+	// curl or curl-minimal is in every RHEL 8+ install (dnf needs libcurl);
+	// asking for "curl" over curl-minimal would conflict.
+	CurlPackage:   "",
+	RsyslogDropIn: "/etc/rsyslog.d/10-hadeploy-haproxy.conf",
+	CronPackage:   "cronie",
+	CronService:   "crond",
+	CronFile:      "/etc/cron.d/hadeploy-timesync",
+	TimePackage:   "chrony",
 	// RHEL 8+ ships no ntpdate: chronyd's one-shot mode is the equivalent.
 	TimeCommand:   "/usr/sbin/chronyd -q 'server %s iburst'",
 	TimeNote:      "time sync: chronyd -q from cron (RHEL 8+ ships no ntpdate)",

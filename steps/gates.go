@@ -272,9 +272,10 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 		return nil
 	}
 	rot := inRotation(t.Cluster, t.Host, lbs, f)
-	// Only a change of the port haproxy reaches the host on makes rotation
-	// wait for haproxy's own change (the contract between the two).
-	if !ListenChanges(t.Host, f) {
+	// Only a change of the port haproxy reaches the host on, made in the
+	// same stage as the host's own (a run the playbook could not stage),
+	// makes rotation wait for haproxy's change.
+	if !ListenChanges(t.Host, f) || !PortChanges(t.Cluster, f) {
 		rot.DependsOn = ""
 	}
 	return append(ReadyGate(t.Cluster, t.Host, lbs, f), rot)
@@ -283,11 +284,84 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 // Gates: between load balancers, the VIP must stay served (when it was).
 func (Keepalived) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
 
-// Gates: a haproxy reload moves the VIP if the tracker sees it down.
-func (HAProxy) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
+// Gates: a haproxy reload moves the VIP if the tracker sees it down. When
+// the reload switched the contract with the web hosts (port, health check),
+// every serving web host must be UP and answer a pinned request through this
+// load balancer before the next one switches.
+func (HAProxy) Gates(t Target, f Fleet) []Gate {
+	gs := vipServed(t, f)
+	if !ContractChanges(t.Host, t.Cluster, f) {
+		return gs
+	}
+	gs = append(gs, Switched(t.Host, f))
+	seen := map[string]bool{}
+	for _, b := range t.Cluster.HAProxy.Backends {
+		for _, s := range b.Servers {
+			h := t.Cluster.Host(s.Host)
+			if h == nil || seen[h.Name] || !Serving(h, f) {
+				continue
+			}
+			seen[h.Name] = true
+			g := inRotation(t.Cluster, h, []*inventory.Host{t.Host}, f)
+			g.DependsOn = ""
+			g.OK = "in rotation through " + t.Host.Name + " on the new contract"
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
 
 // FinalGates: see Keepalived.
 func (HAProxy) FinalGates(t Target, f Fleet) []Gate { return Keepalived{}.FinalGates(t, f) }
+
+// Switched: lb's running haproxy reaches every server on the port its
+// configuration file names (its runtime state, not the file: a saved server
+// state could have kept the old port over the configuration). The file, not
+// the inventory, so the same gate holds after a rollback restored it.
+func Switched(lb *inventory.Host, f Fleet) Gate {
+	cfg := "/etc/haproxy/haproxy.cfg"
+	if d, err := distroFor(f.Facts(lb.Name)); err == nil {
+		cfg = d.HAProxyCfg
+	}
+	return Gate{
+		Name: "switched", Host: lb.Name, Observers: []*inventory.Host{lb}, Bound: 5 * time.Second,
+		OK: "haproxy reaches every server on the port its configuration names",
+		Probe: func(lb *inventory.Host) *shell.Script {
+			s := &shell.Script{}
+			s.Line(`awk '$1 == "backend" {b = $2} $1 == "server" && b != "" {n = split($3, a, ":"); print "==cfg " b " " $2 " " a[n]}' %s 2>/dev/null`, cfg)
+			s.Line(`echo 'show servers state' | timeout 3 socat stdio %s 2>/dev/null | awk 'NF > 18 && !/^#/ {print "==port " $2 " " $4 " " $19}'`,
+				"UNIX-CONNECT:"+StatsSocket(f.Facts(lb.Name).Family))
+			return s
+		},
+		Passed: func(out map[string]string) (bool, string) {
+			want, got := map[string]string{}, map[string]string{}
+			var order []string
+			for _, l := range strings.Split(out[lb.Name], "\n") {
+				fs := strings.Fields(l)
+				if len(fs) != 4 {
+					continue
+				}
+				switch fs[0] {
+				case "==cfg":
+					order = append(order, fs[1]+"/"+fs[2])
+					want[fs[1]+"/"+fs[2]] = fs[3]
+				case "==port":
+					got[fs[1]+"/"+fs[2]] = fs[3]
+				}
+			}
+			if len(want) == 0 {
+				return false, "no server line read from the configuration"
+			}
+			var why []string
+			for _, k := range order {
+				if got[k] != want[k] {
+					why = append(why, fmt.Sprintf("%s on port %s, configured %s", k, orNone(got[k]), want[k]))
+				}
+			}
+			return len(why) == 0, strings.Join(why, ", ")
+		},
+	}
+}
 
 // vipServed: each VIP that was served when the run began stays served.
 func vipServed(t Target, f Fleet) []Gate {

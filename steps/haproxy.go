@@ -35,13 +35,29 @@ const HAProxyDropIn = "/etc/systemd/system/haproxy.service.d/10-hadeploy.conf"
 
 // Activation makes systemd read the drop-in, then saves the servers' state
 // just before a reload (and before a rollback's), so a drained or
-// maintenance server stays so.
+// maintenance server stays so. haproxy applies a saved server's address and
+// port over the configuration's (server_state.c: "srv->svc_port =
+// port_svc"), so the saved state keeps only the servers whose address and
+// port the configuration now live still names: a server whose port changed
+// (a staged web port change, its rollback) starts from the new
+// configuration, or the switch would never happen.
 func (HAProxy) Activation(t Target) string {
 	sock := "UNIX-CONNECT:" + StatsSocket(t.Facts.Family)
-	tmp := HAProxyStateFile + ".tmp"
-	return "systemctl daemon-reload && { echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && mv -f " + shell.Quote(tmp) + " " + shell.Quote(HAProxyStateFile) +
-		" || { rm -f " + shell.Quote(tmp) + "; [ -e " + shell.Quote(HAProxyStateFile) + " ] || : > " + shell.Quote(HAProxyStateFile) + "; }; }"
+	cfg := "/etc/haproxy/haproxy.cfg"
+	if d, err := distroFor(t.Facts); err == nil {
+		cfg = d.HAProxyCfg
+	}
+	tmp, kept := HAProxyStateFile+".tmp", HAProxyStateFile+".kept"
+	return "systemctl daemon-reload && { if echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && awk " + shell.Quote(keepState) + " " + shell.Quote(cfg) + " " + shell.Quote(tmp) + " > " + shell.Quote(kept) + "; then mv -f " + shell.Quote(kept) + " " + shell.Quote(HAProxyStateFile) +
+		"; else rm -f " + shell.Quote(kept) + "; [ -e " + shell.Quote(HAProxyStateFile) + " ] || : > " + shell.Quote(HAProxyStateFile) + "; fi; rm -f " + shell.Quote(tmp) + "; }"
 }
+
+// keepState reads haproxy.cfg's server lines (backend, name → address and
+// port), then prints the state file's version and header lines and the
+// servers whose srv_port ($19) matches and whose srv_addr ($5) or srv_fqdn
+// ($18, a server named by DNS) is the configured address. A server it
+// drops loses its saved admin state: the safe side.
+const keepState = `NR == FNR { if ($1 == "backend") b = $2; else if ($1 == "server" && b != "" && (i = match($3, /:[0-9]+$/))) { addr[b " " $2] = substr($3, 1, i - 1); port[b " " $2] = substr($3, i + 1) }; next } FNR == 1 || /^#/ { print; next } (($2 " " $4) in port) && port[$2 " " $4] == $19 && (addr[$2 " " $4] == $5 || addr[$2 " " $4] == $18) { print }`
 
 // haproxyModel is the typed model the template renders.
 type haproxyModel struct {

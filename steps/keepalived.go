@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ type keepalivedModel struct {
 	AuthPass        string
 	HAProxyDownFile string
 	PriorityFile    string
+	Notify          string
+	Email           []string
+	EmailFrom       string
+	SMTPHost        string
+	SMTPPort        int
+	SMTPTimeout     int
 	// One vrrp_instance per VIP. Every instance tracks the same files: a
 	// stopped haproxy faults them all (every VIP leaves), and switchover's
 	// and the handover's priority offset lowers them all alike.
@@ -53,6 +60,9 @@ const (
 	StateDir        = "/var/lib/hadeploy"
 	HAProxyDownFile = StateDir + "/haproxy-down"
 	PriorityFile    = StateDir + "/vrrp-priority"
+	// TransitionLog is where the notify script records every VRRP state
+	// change and each hook's outcome (see ParseTransitions).
+	TransitionLog = StateDir + "/vrrp-transitions.log"
 )
 
 // Activation: systemd reads the drop-in; the track files' folder exists
@@ -75,6 +85,33 @@ type handoverModel struct {
 	WaitS, Tries, TimeoutS int
 }
 
+// keepalived's notify script, and the curl config that holds the webhook URL
+// (a secret: root's only, masked whole in plans).
+const (
+	NotifyScript  = "/usr/local/libexec/hadeploy/vrrp-notify"
+	webhookConfig = "hadeploy-webhook.curlrc"
+)
+
+// Bounds of the hooks, so a hung script or endpoint never piles up.
+const (
+	notifyScriptTimeout = 30 * time.Second
+	webhookTimeout      = 10 * time.Second
+	webhookRetry        = 30 * time.Second
+)
+
+// NotifyHookBound is the longest a notify hook may run before it records its
+// outcome: the script's timeout, or the webhook's tries (with 1 s and 2 s
+// back-off), plus a second of slack.
+func NotifyHookBound() time.Duration {
+	return max(notifyScriptTimeout, webhookRetry+webhookTimeout) + time.Second
+}
+
+// notifyModel renders vrrp-notify.sh.tmpl; every value is shell-quoted.
+type notifyModel struct {
+	Log, Host, Script, Timeout, Curl, Webhook, WebhookConfig string
+	ScriptTimeoutS, WebhookTimeoutS, WebhookRetryS           int
+}
+
 type checkScriptModel struct {
 	Port int
 }
@@ -91,6 +128,11 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		CheckWeight: c.VRRP.CheckWeight,
 		Interface:   h.Interface, AdvertInt: c.VRRP.AdvertInt, AuthPass: c.VRRP.AuthPass,
 		HAProxyDownFile: HAProxyDownFile, PriorityFile: PriorityFile,
+		Notify: NotifyScript,
+	}
+	n := c.VRRP.Notify
+	if len(n.Email) > 0 {
+		m.Email, m.EmailFrom, m.SMTPHost, m.SMTPPort, m.SMTPTimeout = n.Email, n.EmailFrom, n.SMTPHost, n.SMTPPort, n.SMTPConnectTimeout
 	}
 	var peers []string
 	if c.VRRP.Unicast {
@@ -137,12 +179,35 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	curlrc := filepath.Join(filepath.Dir(d.KeepalivedCfg), webhookConfig)
+	notify, err := render("vrrp-notify.sh.tmpl", notifyModelFor(c, h, curlrc))
+	if err != nil {
+		return nil, err
+	}
+	// Always managed, so that removing the webhook from the inventory also
+	// removes the URL from the host.
+	hook := []byte("# Managed by hadeploy: no webhook (vrrp.notify.webhook) is configured.\n")
+	if n.Webhook != "" {
+		// curl's config syntax; the inventory refuses quotes and backslashes.
+		hook = []byte("# Managed by hadeploy: the webhook " + NotifyScript + " POSTs to.\nurl = \"" + n.Webhook + "\"\n")
+	}
+	// The operator's script must exist before keepalived may run it.
+	notifyCheck := "bash -n %s"
+	if n.Script != "" {
+		notifyCheck += " && { test -x " + shell.Quote(n.Script) + " || { echo " + shell.Quote("vrrp.notify.script "+n.Script+" is not an executable file on this host") + "; false; }; }"
+	}
+	pkgs := []string{"keepalived"}
+	if n.Webhook != "" && d.CurlPackage != "" {
+		pkgs = append(pkgs, d.CurlPackage)
+	}
 	return &Desired{
 		Step:     "keepalived",
-		Packages: []string{"keepalived"},
-		// The script must exist before keepalived -t looks at the config.
+		Packages: pkgs,
+		// The scripts must exist before keepalived -t looks at the config.
 		Files: []File{
 			{Path: CheckScript, Content: script, Mode: 0o755, Owner: "root:root"},
+			{Path: NotifyScript, Content: notify, Mode: 0o755, Owner: "root:root", Validate: notifyCheck},
+			{Path: curlrc, Content: hook, Mode: 0o600, Owner: "root:root", Secret: true},
 			{Path: d.KeepalivedCfg, Content: conf, Mode: 0o640, Owner: "root:root",
 				Validate: "keepalived -t -f %s", SecretLines: []string{"auth_pass"}},
 			{Path: HandoverScript, Content: handover, Mode: 0o755, Owner: "root:root", Validate: "bash -n %s"},
@@ -150,6 +215,21 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		},
 		Services: []Service{{Name: "keepalived", OnChange: Reload}},
 	}, nil
+}
+
+func notifyModelFor(c *inventory.Cluster, h *inventory.Host, curlrc string) notifyModel {
+	n := c.VRRP.Notify
+	m := notifyModel{Log: shell.Quote(TransitionLog), Host: shell.Quote(h.Name), Timeout: "/usr/bin/timeout",
+		ScriptTimeoutS: int(notifyScriptTimeout / time.Second), WebhookTimeoutS: int(webhookTimeout / time.Second),
+		WebhookRetryS: int(webhookRetry / time.Second)}
+	if n.Script != "" {
+		m.Script = shell.Quote(n.Script)
+	}
+	if n.Webhook != "" {
+		// The template only needs to know there is one: the URL stays in curlrc.
+		m.Webhook, m.Curl, m.WebhookConfig = "yes", "/usr/bin/curl", shell.Quote(curlrc)
+	}
+	return m
 }
 
 // VRRPInstance names a VIP's vrrp_instance in keepalived.conf (and in
@@ -194,4 +274,41 @@ func skewTime(c *inventory.Cluster, v *inventory.VIP, master string) time.Durati
 	}
 	adv := time.Duration(c.VRRP.AdvertInt) * time.Second
 	return (adv * time.Duration(256-best) / 256).Round(time.Millisecond)
+}
+
+// Transition is one line of TransitionLog: a state change keepalived
+// reported (Kind "transition", Detail the priority) or a hook's outcome
+// (Kind "script": "exit=N"; "webhook": "http=NNN exit=N").
+type Transition struct {
+	Time, Kind, Instance, State, Detail string
+}
+
+// ParseTransitions reads TransitionLog lines, skipping any it cannot read (a
+// line cut by a full disk).
+func ParseTransitions(log string) []Transition {
+	var out []Transition
+	for _, line := range strings.Split(log, "\n") {
+		f := strings.SplitN(strings.TrimSpace(line), " ", 5)
+		if len(f) < 4 {
+			continue
+		}
+		t := Transition{Time: f[0], Kind: f[1], Instance: f[2], State: f[3]}
+		if len(f) == 5 {
+			t.Detail = f[4]
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// HookOK reports whether a hook line says the hook succeeded: the script
+// exited 0, the webhook answered 2xx.
+func (t Transition) HookOK() bool {
+	switch t.Kind {
+	case "script":
+		return t.Detail == "exit=0"
+	case "webhook":
+		return strings.HasPrefix(t.Detail, "http=2") && strings.HasSuffix(t.Detail, " exit=0")
+	}
+	return false
 }

@@ -89,6 +89,8 @@ type Listen struct {
 	Proto   string // tcp or udp
 	Port    int
 	Process string // process name as ss shows it
+	// Also lists further ports the process must own (a staged port change).
+	Also []int
 }
 
 // Step computes desired state for hosts with the roles it serves.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -179,23 +180,23 @@ func golden(t *testing.T, path string, got []byte) {
 }
 
 func TestSetListen(t *testing.T) {
-	out, err := setListen([]byte("Listen 80\nListen 0.0.0.0:443\n"), 8080)
+	out, err := setListen([]byte("Listen 80\nListen 0.0.0.0:443\n"), []int{8080})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(out) != "Listen 8080\n# disabled by hadeploy: Listen 0.0.0.0:443\n" {
 		t.Errorf("got %q", out)
 	}
-	out, _ = setListen([]byte("ServerRoot x\n"), 8080)
+	out, _ = setListen([]byte("ServerRoot x\n"), []int{8080})
 	if !strings.HasSuffix(string(out), "\nListen 8080\n") {
 		t.Errorf("missing Listen appended: %q", out)
 	}
-	if _, err := setListen(nil, 8080); err == nil {
+	if _, err := setListen(nil, []int{8080}); err == nil {
 		t.Error("absent httpd.conf must be an error")
 	}
 	// Idempotent: editing the edited file changes nothing.
-	once, _ := setListen([]byte(rhelHTTPDConf), 8080)
-	twice, _ := setListen(once, 8080)
+	once, _ := setListen([]byte(rhelHTTPDConf), []int{8080})
+	twice, _ := setListen(once, []int{8080})
 	if string(once) != string(twice) {
 		t.Errorf("edit is not idempotent:\n%s\n%s", once, twice)
 	}
@@ -207,10 +208,11 @@ func TestMasterIsHighestPriority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(d.Files[1].Content), "state BACKUP") || !strings.Contains(string(d.Files[1].Content), "priority 80") {
-		t.Errorf("haproxy2 should be BACKUP priority 80:\n%s", d.Files[1].Content)
+	conf := string(fileOf(t, d, "/etc/keepalived/keepalived.conf").Content)
+	if !strings.Contains(conf, "state BACKUP") || !strings.Contains(conf, "priority 80") {
+		t.Errorf("haproxy2 should be BACKUP priority 80:\n%s", conf)
 	}
-	if strings.Contains(string(d.Files[1].Content), "vrrp_strict") || strings.Contains(string(d.Files[1].Content), "killall") {
+	if strings.Contains(conf, "vrrp_strict") || strings.Contains(conf, "killall") {
 		t.Error("keepalived.conf must never use vrrp_strict or killall")
 	}
 }
@@ -254,5 +256,54 @@ func TestReadsCoverBothFamilies(t *testing.T) {
 		if !strings.Contains(ps, want) {
 			t.Errorf("Reads lacks %s", want)
 		}
+	}
+}
+
+// A staged port change listens on both ports, then on the new one only; each
+// edit is idempotent and keeps the rest of httpd.conf.
+func TestSetListenTwoPorts(t *testing.T) {
+	both, _ := setListen([]byte(rhelHTTPDConf), []int{8080, 8081})
+	if !strings.Contains(string(both), "Listen 8080\nListen 8081\n") {
+		t.Fatalf("both ports: %s", both)
+	}
+	if again, _ := setListen(both, []int{8080, 8081}); string(again) != string(both) {
+		t.Errorf("two-port edit not idempotent:\n%s\n%s", both, again)
+	}
+	one, _ := setListen(both, []int{8081})
+	if strings.Contains(string(one), "8080") || !strings.Contains(string(one), "Listen 8081\n") {
+		t.Errorf("back to one port: %s", one)
+	}
+	direct, _ := setListen([]byte(rhelHTTPDConf), []int{8081})
+	if string(one) != string(direct) {
+		t.Errorf("1→2→1 ports differs from a direct edit:\n%s\n%s", one, direct)
+	}
+}
+
+// The state file haproxy reloads from keeps only the servers whose address
+// and port the new configuration names: haproxy would otherwise apply the
+// saved (old) port over the configuration's.
+func TestKeepStateDropsServersWhoseAddressOrPortChanged(t *testing.T) {
+	awk, err := exec.LookPath("awk")
+	if err != nil {
+		t.Skip("no awk here")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "haproxy.cfg")
+	state := filepath.Join(dir, "state")
+	os.WriteFile(cfg, []byte("frontend www\n\tbind *:80\nbackend web\n\toption httpchk GET /index.html\n\tserver web1 10.0.0.11:8081 cookie web1 check\n\tserver web2 10.0.0.12:8080 cookie web2 check\nbackend www1\n\tserver web1 10.0.0.11:8081 cookie web1 check\nbackend named\n\tserver web3 web3.example.com:8080 cookie web3 check\n"), 0o644)
+	head := "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
+	named := func(be, sv, addr, fqdn, port string) string {
+		return "3 " + be + " 1 " + sv + " " + addr + " 2 0 1 1 100 6 3 4 6 0 0 0 " + fqdn + " " + port + " - 0 0 - - 0\n"
+	}
+	line := func(be, sv, addr, port string) string { return named(be, sv, addr, "-", port) }
+	os.WriteFile(state, []byte(head+line("web", "web1", "10.0.0.11", "8080")+line("web", "web2", "10.0.0.12", "8080")+
+		line("www1", "web1", "10.0.0.11", "8081")+line("web", "gone", "10.0.0.13", "8080")+line("static_web", "web2", "10.0.0.99", "8080")+
+		line("web", "web2", "10.0.0.99", "8080")+named("named", "web3", "10.0.0.13", "web3.example.com", "8080")), 0o644)
+	out, err := exec.Command(awk, keepState, cfg, state).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := head + line("web", "web2", "10.0.0.12", "8080") + line("www1", "web1", "10.0.0.11", "8081") + named("named", "web3", "10.0.0.13", "web3.example.com", "8080"); string(out) != want {
+		t.Errorf("kept:\n%s\nwant:\n%s", out, want)
 	}
 }

@@ -23,6 +23,24 @@ type PlanItem struct {
 	Step, Path, Diff, Message string
 }
 
+// Stages prints the stages apply will go through for a change of the
+// contract between web hosts and load balancers (JSON: one info event each).
+func (r *Renderer) Stages(stages []string, sink events.Sink) {
+	if len(stages) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("\nstaged change, so that web hosts and load balancers agree at every moment:\n")
+	for i, st := range stages {
+		fmt.Fprintf(&b, "  stage %d/%d %s\n", i+1, len(stages), st)
+		if r.json {
+			sink.Emit(events.Event{Type: events.EvInfo, Step: "stage", Message: fmt.Sprintf("stage %d/%d %s", i+1, len(stages), st)})
+		}
+	}
+	b.WriteString("(each stage is a run of its own; a failure rolls back stage by stage, newest first; the diffs below go from now to the end)\n")
+	r.Print(b.String())
+}
+
 // Plan prints every host's changes (or emits them as JSON events, then a
 // summary, through sink so they are logged too) and returns the total number
 // of changes. file names the inventory in the closing hint.

@@ -27,7 +27,7 @@ func (r *Renderer) Status(rep *status.Report, sink events.Sink) {
 	for _, lb := range rep.LBs {
 		emit(events.Event{Type: events.EvInfo, Step: "vrrp", Host: lb.Host, Message: vrrpCell(lb) + ", priority " + priorityCell(lb), Data: map[string]any{
 			"state": lb.State, "priority": lb.Priority, "base_priority": lb.Base, "configured_priority": lb.Configured,
-			"vip": lb.VIP, "why": lb.Why, "stats_why": lb.StatsWhy, "instances": lb.Instances}})
+			"vip": lb.VIP, "why": lb.Why, "stats_why": lb.StatsWhy, "instances": lb.Instances, "last_change": lb.LastChange}})
 	}
 	for _, sv := range rep.Servers {
 		emit(events.Event{Type: events.EvInfo, Step: "server", Host: sv.LB, Message: sv.Backend + "/" + sv.Server + " " + serverCell(sv), Data: map[string]any{
@@ -59,12 +59,16 @@ func StatusText(rep *status.Report, color bool) string {
 		b.WriteString(l + "\n")
 	}
 	if len(rep.LBs) > 0 {
-		rows := [][]string{{"lb", "vrrp", "priority", "VIP"}}
+		rows := [][]string{{"lb", "vrrp", "priority", "VIP", "last change"}}
 		for _, lb := range rep.LBs {
-			rows = append(rows, []string{lb.Host, vrrpCell(lb), priorityCell(lb), lb.VIP})
+			last := lb.LastChange
+			if last == "" {
+				last = "-"
+			}
+			rows = append(rows, []string{lb.Host, vrrpCell(lb), priorityCell(lb), lb.VIP, last})
 			for _, in := range lb.Instances {
 				cell := status.LB{State: in.State, Why: in.Why, Priority: in.Priority, Configured: in.Configured}
-				rows = append(rows, []string{lb.Host + " " + in.VIP, vrrpCell(cell), priorityCell(cell), in.Held})
+				rows = append(rows, []string{lb.Host + " " + in.VIP, vrrpCell(cell), priorityCell(cell), in.Held, ""})
 			}
 		}
 		b.WriteString("\n" + Table(rows, color))

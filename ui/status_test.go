@@ -14,7 +14,7 @@ import (
 func TestStatusTextSaysWhatIsWrong(t *testing.T) {
 	rep := &status.Report{Cluster: "lab", File: "lab.yaml", VIP: "10.0.0.100", Holders: []string{"lb1", "lb2"},
 		LBs: []status.LB{
-			{Host: "lb1", VIP: "held", State: "MASTER", Priority: 75, Base: 100, Configured: 100},
+			{Host: "lb1", VIP: "held", State: "MASTER", Priority: 75, Base: 100, Configured: 100, LastChange: "MASTER at 2026-12-02T00:01:00.000Z, webhook failed (http=503 exit=0)"},
 			{Host: "lb2", VIP: "held", State: status.Unknown, Configured: 80, Why: "keepalived is not running", StatsWhy: "no stats socket (is haproxy running?)"}},
 		Servers: []status.Server{
 			{Backend: "web", Server: "web1", LB: "lb1", Status: "DRAIN", Sessions: 1},
@@ -27,8 +27,8 @@ func TestStatusTextSaysWhatIsWrong(t *testing.T) {
 	for _, want := range []string{
 		"cluster lab (lab.yaml): VIP 10.0.0.100 held by lb1, lb2: SPLIT BRAIN\n",
 		"lock: held on web1, lb1 by run X by bob@desk\n",
-		"lb1  MASTER                               75 (inventory: 100)  held",
-		"lb2  unknown (keepalived is not running)  -",
+		"lb1  MASTER                               75 (inventory: 100)  held  MASTER at 2026-12-02T00:01:00.000Z, webhook failed (http=503 exit=0)",
+		"lb2  unknown (keepalived is not running)  -                    held  -",
 		"web      web1    DRAIN, 1 session  unknown",
 		"lb2: haproxy's servers unknown: no stats socket (is haproxy running?)",
 		"web1  web    -        -           2.4.71  none                     2 change(s)",

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/shell"
 	"github.com/hadeploy/hadeploy/steps"
 )
 
@@ -127,6 +129,9 @@ type Result struct {
 	// Detected is how a split brain was named while it lasted (the
 	// vrrp-partition scenario expects one).
 	Detected string `json:"detected,omitempty"`
+	// Notified is what the new holder's notify script recorded for its
+	// MASTER transition and each configured hook ("" if the VIP never moved).
+	Notified string `json:"notified,omitempty"`
 	OK       bool   `json:"ok"`
 	Problem  string `json:"problem,omitempty"`
 	// Timeline is every request and holder sample, for the HTML report;
@@ -396,6 +401,9 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	restoreCtx := context.WithoutCancel(ctx)
 	defer f.run(restoreCtx, master, "restore", restoreScript(sc, host))
 
+	// Where each possible new holder's transition log ends now: what the
+	// notify script appends from here on is this scenario's.
+	offsets := f.logOffsets(ctx, master)
 	sleep(ctx, time.Second) // a baseline of good requests
 	f.logf("%s: on %s", sc.Name, master)
 	t0 := time.Now()
@@ -495,6 +503,16 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	}
 	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
 	partition := sc.Fault == FaultPartition
+	notifyProblem := ""
+	if moved {
+		// The lb that became MASTER: the only holder, or the one beside a
+		// frozen or partitioned master.
+		taker := h[0]
+		if k := slices.IndexFunc(h, func(n string) bool { return n != master }); k >= 0 {
+			taker = h[k]
+		}
+		res.Notified, notifyProblem = f.notified(ctx, steps.VRRPInstance(vip), taker, offsets[taker])
+	}
 	switch {
 	case res.Problem != "":
 	case !moved && partition:
@@ -519,9 +537,99 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 		res.Problem = "after the move not every VIP had left " + master + ": " + afterMove
 	case afterBack != "":
 		res.Problem = "after the failback not every VIP was back where it started: " + afterBack
+	case notifyProblem != "":
+		res.Problem = notifyProblem
 	}
 	res.OK = res.Problem == ""
 	return res
+}
+
+// logOffsets is the size of the transition log on every lb but the master.
+func (f *Failover) logOffsets(ctx context.Context, master string) map[string]int64 {
+	out := map[string]int64{}
+	for _, h := range f.Cluster.HostsWithRole(inventory.RoleLB) {
+		if h.Name == master {
+			continue
+		}
+		s := &shell.Script{}
+		s.Line(`stat -c %%s %s 2>/dev/null || echo 0`, steps.TransitionLog)
+		if r, err := f.Runner.Exec(ctx, h.Name, s); err == nil {
+			var n int64
+			if _, err := fmt.Sscan(strings.TrimSpace(string(r.Stdout)), &n); err == nil {
+				out[h.Name] = n
+			}
+		}
+	}
+	return out
+}
+
+// notified reads what host's notify script appended to its transition log
+// since offset for instance inst, waiting up to steps.NotifyHookBound for the
+// hooks' outcomes.
+func (f *Failover) notified(ctx context.Context, inst, host string, offset int64) (string, string) {
+	// Long only when a hook is slow or failing: the lines are there at once
+	// when hooks answer, since the scenario ran for seconds after the move.
+	deadline := time.Now().Add(steps.NotifyHookBound())
+	for {
+		s := &shell.Script{}
+		s.Line(`f=%s; o=%s; n=$(stat -c %%s "$f" 2>/dev/null || echo 0); [ "$n" -ge "$o" ] || o=0; tail -c +$((o+1)) "$f" 2>/dev/null; true`, steps.TransitionLog, strconv.FormatInt(offset, 10))
+		r, err := f.Runner.Exec(ctx, host, s)
+		if err != nil {
+			return "", fmt.Sprintf("%s: reading the VRRP transition log: %v", host, err)
+		}
+		summary, problem, done := NotifyVerdict(f.Cluster, inst, host, string(r.Stdout))
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			return summary, problem
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+}
+
+// NotifyVerdict judges the transition log lines a new holder wrote during a
+// scenario: keepalived ran the notify script for MASTER of the scenario's
+// vrrp_instance inst, and every hook the inventory configures succeeded. done
+// is false while a line is missing (a hook still running); the problem then
+// says what is missing.
+func NotifyVerdict(c *inventory.Cluster, inst, host, log string) (summary, problem string, done bool) {
+	n := c.VRRP.Notify
+	var master bool
+	hooks := map[string]*steps.Transition{}
+	for _, t := range steps.ParseTransitions(log) {
+		if t.Instance != inst || t.State != "MASTER" {
+			continue
+		}
+		switch t.Kind {
+		case "transition":
+			master = true
+		case "script", "webhook":
+			t := t
+			hooks[t.Kind] = &t
+		}
+	}
+	if !master {
+		return "", fmt.Sprintf("%s took the VIP but keepalived's notify script recorded no MASTER transition of %s in %s", host, inst, steps.TransitionLog), false
+	}
+	parts := []string{host + " MASTER"}
+	type hook struct{ kind, field, what string }
+	var want []hook
+	if n.Script != "" {
+		want = append(want, hook{"script", "vrrp.notify.script", n.Script})
+	}
+	if n.Webhook != "" {
+		// The URL is a secret: named by its field only.
+		want = append(want, hook{"webhook", "vrrp.notify.webhook", "the webhook"})
+	}
+	for _, w := range want {
+		h := hooks[w.kind]
+		if h == nil {
+			return strings.Join(parts, ", "), fmt.Sprintf("%s: the notify hook %s (%s) has not finished for the MASTER transition within %s", host, w.what, w.field, steps.NotifyHookBound()), false
+		}
+		parts = append(parts, w.kind+" "+h.Detail)
+		if !h.HookOK() {
+			return strings.Join(parts, ", "), fmt.Sprintf("%s: the notify hook %s (%s) failed for the MASTER transition: %s", host, w.what, w.field, h.Detail), true
+		}
+	}
+	return strings.Join(parts, ", "), "", true
 }
 
 // timeline turns the samples (reqs sorted, holds in sampling order) into

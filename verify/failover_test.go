@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,22 +16,63 @@ import (
 	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/shell"
+	"github.com/hadeploy/hadeploy/steps"
 	"github.com/hadeploy/hadeploy/transport"
 )
 
 // flipFleet moves the VIP like keepalived would: a stop on the master leaves
 // it nowhere for 300 ms, then on lb2; a start brings it back to lb1 300 ms
 // later. The VIP's web server fails while nobody holds it.
+// A new holder's notify script logs MASTER and a webhook that answered 204.
 type flipFleet struct {
 	mu     sync.Mutex
 	holder string
+	inst   string
+	logs   map[string]string // each host's transition log
 }
 
-func (f *flipFleet) set(h string) { f.mu.Lock(); f.holder = h; f.mu.Unlock() }
-func (f *flipFleet) get() string  { f.mu.Lock(); defer f.mu.Unlock(); return f.holder }
+func (f *flipFleet) set(h string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h != "" && h != f.holder {
+		if f.logs == nil {
+			f.logs = map[string]string{}
+		}
+		f.logs[h] += masterLines(f.inst)
+	}
+	f.holder = h
+}
+func (f *flipFleet) get() string { f.mu.Lock(); defer f.mu.Unlock(); return f.holder }
+
+var logOffsetRE = regexp.MustCompile(`; o=([0-9]+);`)
+
+// fakeLogRead answers failover-test's two reads of a transition log: its
+// size, and what follows an offset.
+func fakeLogRead(p, log string) (transport.Result, bool) {
+	if m := logOffsetRE.FindStringSubmatch(p); m != nil {
+		o, _ := strconv.Atoi(m[1])
+		return transport.Result{Stdout: []byte(log[min(o, len(log)):])}, true
+	}
+	if strings.Contains(p, "stat -c %s "+steps.TransitionLog) {
+		return transport.Result{Stdout: []byte(strconv.Itoa(len(log)) + "\n")}, true
+	}
+	return transport.Result{}, false
+}
+
+// masterLines is what a new holder's notify script logs: MASTER, then a
+// webhook that answered 204.
+func masterLines(inst string) string {
+	return "2026-12-02T00:00:00.000Z transition " + inst + " MASTER 80\n2026-12-02T00:00:00.100Z webhook " + inst + " MASTER http=204 exit=0\n"
+}
 
 func (f *flipFleet) Exec(ctx context.Context, host string, s *shell.Script) (transport.Result, error) {
 	p := s.String()
+	f.mu.Lock()
+	log := f.logs[host]
+	f.mu.Unlock()
+	if r, ok := fakeLogRead(p, log); ok {
+		return r, ctx.Err()
+	}
 	switch {
 	case strings.Contains(p, "systemctl stop") && host == "lb1" && f.get() == "lb1":
 		f.set("")
@@ -53,7 +95,11 @@ func (f *flipFleet) Holders(ctx context.Context, addr string, hosts []*inventory
 // from it has one mark per request.
 func TestScenarioKeepsItsTimeline(t *testing.T) {
 	t.Parallel()
-	fl := &flipFleet{holder: "lb1"}
+	c := labCluster(t)
+	c.VRRP.Notify.Webhook = "http://10.213.47.21:9099/vrrp?token=x" // the hook must be seen to fire
+	fl := &flipFleet{holder: "lb1", inst: steps.VRRPInstance(c.VIPList()[0])}
+	fl.set("lb2") // an earlier failover: its lines are not this scenario's
+	fl.set("lb1")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fl.get() == "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -61,7 +107,6 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	c := labCluster(t)
 	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
 	c.VIPList()[0].Prefix = c.VIPPrefix
 	c.HAProxy.Port, _ = strconv.Atoi(port)
@@ -71,6 +116,9 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 	tl := r.Timeline
 	if !r.OK || r.NewHolder != "lb2" {
 		t.Fatalf("the scenario failed on a fleet that fails over: %+v", r)
+	}
+	if r.Notified != "lb2 MASTER, webhook http=204 exit=0" {
+		t.Errorf("notified = %q", r.Notified)
 	}
 	failed := 0
 	for i, q := range tl.Requests {
@@ -105,5 +153,40 @@ func TestScenarioKeepsItsTimeline(t *testing.T) {
 	page := render(t, "lab", []Result{r})
 	if got := len(reqMark.FindAllString(page, -1)); got != r.Requests {
 		t.Errorf("the page has %d marks for %d requests", got, r.Requests)
+	}
+}
+
+// NotifyVerdict: MASTER recorded and every configured hook succeeded; a
+// missing line means "still waiting", a failed hook is final, and the
+// webhook is never named by its URL.
+func TestNotifyVerdict(t *testing.T) {
+	c := labCluster(t)
+	inst := steps.VRRPInstance(c.VIPList()[0])
+	c.VRRP.Notify.Script = "/usr/local/bin/alert"
+	c.VRRP.Notify.Webhook = "http://10.0.0.9/hook?token=s3cr3t"
+	line := func(kind, state, detail string) string {
+		return "2026-12-02T00:00:00.000Z " + kind + " " + inst + " " + state + " " + detail + "\n"
+	}
+	master := line("transition", "MASTER", "80")
+	for _, tc := range []struct {
+		name, log, summary, problem string
+		done                        bool
+	}{
+		{"nothing", "", "", "recorded no MASTER transition", false},
+		{"backup only", line("transition", "BACKUP", "80"), "", "recorded no MASTER transition", false},
+		{"other instance", strings.ReplaceAll(master, inst, "VI_9"), "", "recorded no MASTER transition", false},
+		{"hooks running", master, "lb2 MASTER", "the notify hook /usr/local/bin/alert (vrrp.notify.script) has not finished", false},
+		{"script failed", master + line("script", "MASTER", "exit=127"), "lb2 MASTER, script exit=127", "failed for the MASTER transition: exit=127", true},
+		{"webhook down", master + line("script", "MASTER", "exit=0") + line("webhook", "MASTER", "http=000 exit=7"), "lb2 MASTER, script exit=0, webhook http=000 exit=7", "the webhook (vrrp.notify.webhook) failed", true},
+		{"webhook 500", master + line("script", "MASTER", "exit=0") + line("webhook", "MASTER", "http=500 exit=0"), "lb2 MASTER, script exit=0, webhook http=500 exit=0", "failed", true},
+		{"all good", line("transition", "BACKUP", "80") + master + line("webhook", "MASTER", "http=200 exit=0") + line("script", "MASTER", "exit=0"), "lb2 MASTER, script exit=0, webhook http=200 exit=0", "", true},
+	} {
+		summary, problem, done := NotifyVerdict(c, inst, "lb2", tc.log)
+		if summary != tc.summary || done != tc.done || (tc.problem == "") != (problem == "") || !strings.Contains(problem, tc.problem) {
+			t.Errorf("%s: got %q, %q, %v; want %q, %q, %v", tc.name, summary, problem, done, tc.summary, tc.problem, tc.done)
+		}
+		if strings.Contains(problem+summary, "s3cr3t") {
+			t.Errorf("%s: the webhook URL is shown: %s", tc.name, problem)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
 	"github.com/hadeploy/hadeploy/shell"
+	"github.com/hadeploy/hadeploy/steps"
 	"github.com/hadeploy/hadeploy/transport"
 )
 
@@ -30,10 +32,15 @@ type faultFleet struct {
 	holders []string
 	frozen  bool
 	scripts []string // lb1's programs, in order
+	inst    string   // the VIP's vrrp_instance
+	log     string   // lb2's transition log: its notify script's MASTER lines
 }
 
 func (f *faultFleet) set(frozen bool, h ...string) {
 	f.mu.Lock()
+	if slices.Contains(h, "lb2") && !slices.Contains(f.holders, "lb2") {
+		f.log += masterLines(f.inst)
+	}
 	f.frozen, f.holders = frozen, h
 	f.mu.Unlock()
 }
@@ -47,7 +54,11 @@ func (f *faultFleet) serving() bool {
 func (f *faultFleet) Exec(ctx context.Context, host string, s *shell.Script) (transport.Result, error) {
 	p := s.String()
 	if host != "lb1" {
-		return transport.Result{}, ctx.Err()
+		f.mu.Lock()
+		log := f.log
+		f.mu.Unlock()
+		r, _ := fakeLogRead(p, log)
+		return r, ctx.Err()
 	}
 	f.mu.Lock()
 	f.scripts = append(f.scripts, p)
@@ -85,6 +96,7 @@ func faultCluster(t *testing.T, fl *faultFleet) *inventory.Cluster {
 	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
 	c.VIPList()[0].Prefix = c.VIPPrefix
 	c.HAProxy.Port, _ = strconv.Atoi(port)
+	fl.inst = steps.VRRPInstance(c.VIPList()[0])
 	return c
 }
 

@@ -78,6 +78,7 @@ type scenarioPage struct {
 	Detected   string // the split brain, as named while it lasted
 	OK         bool
 	Problem    string
+	Notified   string // what the new holder's notify hooks recorded
 
 	// Geometry, all in the svg's pixels.
 	Width, Height, PlotLeft, PlotWidth, PlotRight   int
@@ -134,7 +135,7 @@ func scenarioView(r Result) scenarioPage {
 		ID: r.ID, Name: r.Scenario, FromTo: r.Master + " → " + orDash(r.NewHolder),
 		Moved: secs(r.Moved), Bound: secs(r.Bound), FailBack: secs(r.FailBack), Gap: secs(r.LongestGap),
 		Failed: r.Failed, Requests: r.Requests, BackFailed: r.FailBackFailed, BackGap: secs(r.FailBackGap), Detected: r.Detected,
-		OK: r.OK, Problem: r.Problem,
+		OK: r.OK, Problem: r.Problem, Notified: orDash(r.Notified),
 		Width: svgWidth, PlotLeft: plotLeft, PlotWidth: plotWidth, PlotRight: plotLeft + plotWidth,
 		LabelY: labelTop, MarkOKY: reqTop, MarkFailY: reqTop + markHeight + laneGap, MarkH: markHeight, MarkW: markWidth, BandH: bandHeight,
 		FailX: px(x(tl.Fail)), StartX: px(x(tl.Start)), HasStart: tl.Start > tl.Fail,
@@ -360,6 +361,7 @@ text.start { fill: #6a3d9a; font-weight: 600; stroke: none; }
 {{- if .Detected}}
 <li><span class="k">detected</span><b>{{.Detected}}</b></li>
 {{- end}}
+<li><span class="k">notified</span><b>{{.Notified}}</b></li>
 <li><span class="k">result</span>{{template "result" .}}</li>
 </ul>
 </section>

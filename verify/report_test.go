@@ -147,6 +147,7 @@ func TestTimelineNotInJSON(t *testing.T) {
 func TestReportGolden(t *testing.T) {
 	ok := synthetic("keepalived-stop", "stop keepalived on master", 12, 250*ms, 350*ms, 200*ms, 200*ms, 400*ms, 200*ms)
 	bad := synthetic("haproxy-stop", "stop haproxy on master", 8, 150*ms, 250*ms, 100*ms, 0, 300*ms, 0)
+	ok.Notified = "lb2 MASTER, webhook http=204 exit=0"
 	bad.NewHolder, bad.Moved, bad.OK, bad.Problem = "", 0, false, `the VIP did not leave lb1 within 6s <"&'>`
 	got := render(t, `lab <"&'>`, []Result{ok, bad})
 	p := filepath.Join("testdata", "report.golden.html")

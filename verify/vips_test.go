@@ -30,6 +30,17 @@ type aaFleet struct {
 	home    map[string]string
 	splitOn string
 	split   bool
+	logs    map[string]string // each lb's transition log
+}
+
+// take gives VIP v to lb h, whose notify script logs it (f.mu held).
+func (f *aaFleet) take(v, h string) {
+	f.holder[v] = h
+	if f.logs == nil {
+		f.logs = map[string]string{}
+	}
+	inst := map[string]string{"127.0.0.1": "VI_47", "127.0.0.2": "VI_48"}[v]
+	f.logs[h] += masterLines(inst)
 }
 
 func other(lb string) string {
@@ -43,19 +54,22 @@ func (f *aaFleet) Exec(ctx context.Context, host string, s *shell.Script) (trans
 	p := s.String()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if r, ok := fakeLogRead(p, f.logs[host]); ok {
+		return r, ctx.Err()
+	}
 	switch {
 	case strings.Contains(p, "systemctl stop"):
 		for v, h := range f.holder {
 			if h == host {
 				f.holder[v] = ""
-				time.AfterFunc(300*time.Millisecond, func() { f.mu.Lock(); f.holder[v] = other(host); f.mu.Unlock() })
+				time.AfterFunc(300*time.Millisecond, func() { f.mu.Lock(); f.take(v, other(host)); f.mu.Unlock() })
 			}
 		}
 		f.split = f.splitOn != ""
 	case strings.Contains(p, "systemctl start"):
 		for v, h := range f.home {
 			if h == host && f.holder[v] != host {
-				time.AfterFunc(300*time.Millisecond, func() { f.mu.Lock(); f.holder[v] = host; f.mu.Unlock() })
+				time.AfterFunc(300*time.Millisecond, func() { f.mu.Lock(); f.take(v, host); f.mu.Unlock() })
 			}
 		}
 		f.split = false

@@ -31,6 +31,11 @@ func newPlanCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var stages []string
+			for _, st := range s.runner.Stages() {
+				stages = append(stages, st.Name+": "+st.Says)
+			}
+			s.ui.Stages(stages, s.runner.Sink)
 			total := renderPlan(s, plans)
 			if total > 0 {
 				return &codeError{code: exitChanges}
@@ -91,8 +96,11 @@ and reloads (restart only where reload cannot work). Web hosts go first, one at 
 time, each drained on every haproxy first (its sessions end within --drain-timeout,
 or the run stops and rolls back) and back in rotation before the next; load
 balancers one at a time with the VIP holder last. If anything fails, every host
-the run touched is rolled back and the exit code is 4. A plan that would empty a
-backend is refused before anything changes (exit 1).`,
+the run touched is rolled back and the exit code is 4. A change of web.port or
+web.health_check on a serving cluster is staged (web hosts serve both, the load
+balancers switch, web hosts drop the old; each stage a run of its own, rolled back
+newest first); under --limit such a plan that would empty a backend is refused
+before anything changes (exit 1).`,
 		Example: `  hadeploy apply e2e/lab-cluster.yaml
   hadeploy apply cluster.yaml --diff
   hadeploy apply cluster.yaml --output json > events.jsonl`,

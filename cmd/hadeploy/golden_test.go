@@ -118,6 +118,20 @@ func TestGoldenOutput(t *testing.T) {
 		t.Errorf("plan after apply: exit %d, want 0", code)
 	}
 	golden(t, "plan-clean.jsonl", out)
+	// A web port change on the applied cluster: the plan shows its stages.
+	b, err := os.ReadFile(labInv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(t.TempDir(), "port.yaml")
+	if err := os.WriteFile(moved, []byte(strings.Replace(string(b), "port: 8080", "port: 8081", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = hadeploy(t, "plan", moved)
+	if code != exitChanges {
+		t.Errorf("plan of a port change: exit %d, want 2", code)
+	}
+	golden(t, "plan-staged.txt", strings.ReplaceAll(out, moved, "port.yaml"))
 }
 
 func TestBadInventoryExitsOneWithoutConnecting(t *testing.T) {

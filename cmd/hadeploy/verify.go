@@ -101,11 +101,14 @@ the VIP to move, the longest gap without a successful response and the failed
 requests, starts it again and measures the fail-back; (2) does the same by stopping
 haproxy (the health tracker must move the VIP), and by killing it. Fails if the VIP
 does not move within the bound derived from the rendered config, if two lbs ever hold
-the VIP, or if the cluster is not back to its starting state. The master's return
-(fail-back) is measured on its own: its failed requests and longest gap. --scenario picks others: master-crash freezes keepalived
-and haproxy on the master (SIGSTOP; a timer on the host thaws them should hadeploy
-die), vrrp-partition drops the master's VRRP adverts (a tc filter that removes itself)
-and passes when the split brain is seen and heals. Holds the cluster lock; always restores,
+the VIP, if the new holder's notify script did not record its MASTER transition (or a
+configured vrrp.notify script or webhook failed for it: it reads
+/var/lib/hadeploy/vrrp-transitions.log), or if the cluster is not back to its starting
+state. The master's return (fail-back) is measured on its own: its failed requests and
+longest gap. --scenario picks others: master-crash freezes keepalived and haproxy on
+the master (SIGSTOP; a timer on the host thaws them should hadeploy die),
+vrrp-partition drops the master's VRRP adverts (a tc filter that removes itself) and
+passes when the split brain is seen and heals. Holds the cluster lock; always restores,
 also on Ctrl-C. --report FILE.html writes the timelines and the table as one
 self-contained page, also when a scenario failed.
 Exit codes: 0 passed, 3 failed, 1 error.`,
@@ -141,7 +144,7 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 			began := time.Now()
 			results, runErr := f.Run(cmd.Context())
 			bad := 0
-			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "fail-back failed, gap", "result"}}
+			rows := [][]string{{"scenario", "from→to", "moved", "bound", "fail-back", "longest gap", "failed/requests", "fail-back failed, gap", "notified", "result"}}
 			for _, r := range results {
 				res := "ok"
 				if !r.OK {
@@ -152,8 +155,12 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 				if len(s.cluster.VIPList()) > 1 {
 					scen = r.VIP + ": " + scen
 				}
+				notified := r.Notified
+				if notified == "" {
+					notified = "—"
+				}
 				rows = append(rows, []string{scen, r.Master + "→" + r.NewHolder, secs(r.Moved), secs(r.Bound), secs(r.FailBack), secs(r.LongestGap),
-					fmt.Sprintf("%d/%d", r.Failed, r.Requests), fmt.Sprintf("%d, %s", r.FailBackFailed, secs(r.FailBackGap)), res})
+					fmt.Sprintf("%d/%d", r.Failed, r.Requests), fmt.Sprintf("%d, %s", r.FailBackFailed, secs(r.FailBackGap)), notified, res})
 				if s.ui.JSONMode() {
 					st := events.StatusOK
 					if !r.OK {
@@ -163,7 +170,7 @@ Exit codes: 0 passed, 3 failed, 1 error.`,
 						"id": r.ID, "vip": r.VIP, "master": r.Master, "new_holder": r.NewHolder, "moved_ms": r.Moved.Milliseconds(), "bound_ms": r.Bound.Milliseconds(),
 						"failback_ms": r.FailBack.Milliseconds(), "longest_gap_ms": r.LongestGap.Milliseconds(), "requests": r.Requests,
 						"failed": r.Failed, "failback_failed": r.FailBackFailed, "failback_gap_ms": r.FailBackGap.Milliseconds(),
-						"split_brain": r.SplitBrain, "detected": r.Detected, "problem": r.Problem}})
+						"split_brain": r.SplitBrain, "detected": r.Detected, "notified": r.Notified, "problem": r.Problem}})
 				}
 			}
 			s.ui.Print("\n" + ui.Table(rows, s.color))

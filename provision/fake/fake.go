@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,18 +39,46 @@ type Host struct {
 	// the admin state set through its runtime API ("backend/server" → state).
 	Backends map[string][]string
 	Admin    map[string]string
+	// ServerPort, when set, is the port the fake haproxy really reaches
+	// server sv on, given the configured one (a saved state that kept the
+	// old port); default: the configured one.
+	ServerPort func(sv, configured string) string
 	// Sessions is a server's current sessions (default 0).
 	Sessions func(sv string) int
 
-	mu      sync.Mutex
-	backups map[string]*string // path → content before the run (nil = absent)
-	journal []string
-	status  string
-	runID   string
-	Log     []string // every program's first meaningful line, for assertions
+	// FailIf, when set, makes a step fail at the service stage when it
+	// returns true for the step and the files the program wrote (path →
+	// content): a port another process holds, say.
+	FailIf func(step string, written map[string]string) bool
+
+	mu    sync.Mutex
+	runs  map[string]*run // run id → what it changed
+	runID string          // the run last started
+	Log   []string        // every program's first meaningful line, for assertions
 	// Programs holds every program the host was sent, whole.
 	Programs []string
 }
+
+// run is one run's journal on the host.
+type run struct {
+	backups map[string]*string // path → content before the run (nil = absent)
+	journal []string
+	status  string
+}
+
+// cur is the run last started (nil: none).
+func (h *Host) cur() *run { return h.runs[h.runID] }
+
+// runOf is the run a program names (its run folder), or nil.
+func (h *Host) runOf(s string) (string, *run) {
+	m := anyRunDir.FindStringSubmatch(s)
+	if m == nil {
+		return "", nil
+	}
+	return m[1], h.runs[m[1]]
+}
+
+var anyRunDir = regexp.MustCompile(`/var/backups/hadeploy/([^/\s'"]+)`)
 
 // NewRocky returns an empty Rocky Linux 9 host (dnf, rpm).
 func NewRocky(name string, addrs ...string) *Host {
@@ -109,10 +138,11 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 	case strings.Contains(s, "apt-get -q update") || strings.Contains(s, " -y install "):
 		h.Log = append(h.Log, "packages")
 		h.startRun(s)
+		r := h.cur()
 		for _, m := range regexp.MustCompile(`install ([^;)]*?)(?:; }| 2>&1\))`).FindStringSubmatch(s)[1:] {
 			for _, p := range strings.Fields(m) {
 				h.Packages[p] = true
-				h.journal = append(h.journal, "pkg "+p)
+				r.journal = append(r.journal, "pkg "+p)
 				for path, c := range distroFiles[p] {
 					if _, ok := h.Files[path]; !ok {
 						h.Files[path] = c
@@ -125,7 +155,9 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 		step := regexp.MustCompile(`echo "begin "(\S+)`).FindStringSubmatch(s)[1]
 		h.Log = append(h.Log, "step "+step)
 		h.startRun(s)
-		h.journal = append(h.journal, "begin "+step)
+		r := h.cur()
+		r.journal = append(r.journal, "begin "+step)
+		written := map[string]string{}
 		staged := map[string]string{}
 		for _, m := range heredoc.FindAllStringSubmatch(s, -1) {
 			d, _ := base64.StdEncoding.DecodeString(strings.ReplaceAll(m[2], "\n", ""))
@@ -136,16 +168,17 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 			if !ok {
 				continue
 			}
-			if _, seen := h.backups[m[2]]; !seen {
+			if _, seen := r.backups[m[2]]; !seen {
 				if old, ok := h.Files[m[2]]; ok {
-					h.backups[m[2]] = &old
-					h.journal = append(h.journal, "file "+m[2]+" backup")
+					r.backups[m[2]] = &old
+					r.journal = append(r.journal, "file "+m[2]+" backup")
 				} else {
-					h.backups[m[2]] = nil
-					h.journal = append(h.journal, "file "+m[2]+" absent")
+					r.backups[m[2]] = nil
+					r.journal = append(r.journal, "file "+m[2]+" absent")
 				}
 			}
 			h.Files[m[2]] = c
+			written[m[2]] = c
 			if mm := regexp.MustCompile(`chmod (\d+) ` + regexp.QuoteMeta(m[1]) + ` `).FindStringSubmatch(s); mm != nil {
 				if h.Modes == nil {
 					h.Modes = map[string]string{}
@@ -154,14 +187,14 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 			}
 		}
 		for _, m := range regexp.MustCompile(`echo "activate "(\S+) >>`).FindAllStringSubmatch(s, -1) {
-			h.journal = append(h.journal, "activate "+m[1])
+			r.journal = append(r.journal, "activate "+m[1])
 		}
 		for _, m := range sysctl.FindAllStringSubmatch(s, -1) {
 			prev := h.Services[m[2]]
 			if prev == "" {
 				prev = "inactive disabled"
 			}
-			h.journal = append(h.journal, "service "+m[2]+" "+prev)
+			r.journal = append(r.journal, "service "+m[2]+" "+prev)
 			a, e, _ := strings.Cut(prev, " ")
 			if m[1] == "enable -q" {
 				e = "enabled"
@@ -170,38 +203,71 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 			}
 			h.Services[m[2]] = a + " " + e
 		}
-		if h.FailStep == step {
+		if h.FailStep == step || (h.FailIf != nil && h.FailIf(step, written)) {
 			return transport.Result{ExitCode: 12, Stdout: []byte("==fail service " + step + ": not serving after 10s\n")}, nil
 		}
-		h.journal = append(h.journal, "done "+step)
+		r.journal = append(r.journal, "done "+step)
 		return ok(""), nil
 	case strings.Contains(s, `==norun`):
 		h.Log = append(h.Log, "journal")
-		if h.status == "" {
+		_, r := h.runOf(s)
+		if r == nil {
 			return ok("==norun\n"), nil
 		}
-		return ok("==status " + h.status + "\n" + strings.Join(h.journal, "\n") + "\n"), nil
+		return ok("==status " + r.status + "\n" + strings.Join(r.journal, "\n") + "\n"), nil
 	case strings.Contains(s, `==rolledback`):
 		h.Log = append(h.Log, "rollback")
-		for p, old := range h.backups {
+		id, r := h.runOf(s)
+		if r == nil {
+			return ok("==rolledback\n"), nil
+		}
+		for p, old := range r.backups {
 			if old == nil {
 				delete(h.Files, p)
 			} else {
 				h.Files[p] = *old
 			}
 		}
-		h.status = "rolled-back"
+		r.status = "rolled-back"
+		h.Log = append(h.Log, "rollback "+id)
 		return ok("==rolledback\n"), nil
 	case strings.Contains(s, "rm -rf /var/lib/hadeploy/lock"):
 		h.Log = append(h.Log, "release")
-		if h.status == "running" && strings.Contains(s, "echo ok >") {
-			h.status = "ok"
+		if _, r := h.runOf(s); r != nil && r.status == "running" && strings.Contains(s, "echo ok >") {
+			r.status = "ok"
 		}
 		// A run releases only its own lock; `lock release` any.
 		if m := ownLock.FindStringSubmatch(s); m == nil || unquote(m[1]) == h.Lock {
 			h.Lock = ""
 		}
 		return ok(""), nil
+	case strings.Contains(s, "echo ok > ") && strings.Contains(s, "/status; fi"):
+		// A finished stage of a staged apply.
+		h.Log = append(h.Log, "mark")
+		if _, r := h.runOf(s); r != nil {
+			r.status = "ok"
+		}
+		return ok(""), nil
+	case strings.Contains(s, "'show servers state'") && strings.Contains(s, "==port"):
+		// The ports the fake haproxy reaches its servers on: its config's.
+		h.Log = append(h.Log, "servers state")
+		var b strings.Builder
+		be := ""
+		for _, l := range strings.Split(h.Files["/etc/haproxy/haproxy.cfg"], "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 2 && f[0] == "backend":
+				be = f[1]
+			case len(f) >= 3 && f[0] == "server" && be != "":
+				port := f[2][strings.LastIndexByte(f[2], ':')+1:]
+				fmt.Fprintf(&b, "==cfg %s %s %s\n", be, f[1], port)
+				if h.ServerPort != nil {
+					port = h.ServerPort(f[1], port)
+				}
+				fmt.Fprintf(&b, "==port %s %s %s\n", be, f[1], port)
+			}
+		}
+		return ok(b.String()), nil
 	case strings.Contains(s, "echo ==probe"):
 		// A test gate's probe: answer with the host's name.
 		return ok("==probe " + h.HostName + "\n"), nil
@@ -310,20 +376,25 @@ func (h *Host) LockInfo() string {
 // SetStatus sets the current run's status (to simulate a crash).
 func (h *Host) SetStatus(st string) {
 	h.mu.Lock()
-	h.status = st
+	if r := h.cur(); r != nil {
+		r.status = st
+	}
 	h.mu.Unlock()
 }
 
 var runDir = regexp.MustCompile(`/var/backups/hadeploy/([^/\s]+)/files`)
 
 func (h *Host) startRun(s string) {
-	if m := runDir.FindStringSubmatch(s); m != nil && m[1] != h.runID {
-		h.runID, h.status = m[1], ""
+	m := runDir.FindStringSubmatch(s)
+	if m == nil {
+		return
 	}
-	if h.status != "running" {
-		h.status = "running"
-		h.journal = nil
-		h.backups = map[string]*string{}
+	h.runID = m[1]
+	if h.runs == nil {
+		h.runs = map[string]*run{}
+	}
+	if h.runs[m[1]] == nil {
+		h.runs[m[1]] = &run{status: "running", backups: map[string]*string{}}
 	}
 }
 
@@ -365,8 +436,13 @@ func (h *Host) snapshot(s string) transport.Result {
 	for _, a := range h.Addrs {
 		fmt.Fprintf(&b, "==addr %s\n", a)
 	}
-	if h.status != "" {
-		fmt.Fprintf(&b, "==run %s %s by fake\n", h.runID, h.status)
+	var ids []string
+	for id := range h.runs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(&b, "==run %s %s by fake\n", id, h.runs[id].status)
 	}
 	if strings.Contains(s, "mkdir /var/lib/hadeploy/lock 2>/dev/null") {
 		if h.Lock != "" {
