@@ -410,8 +410,8 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	if err := f.run(ctx, master, sc.Name, faultScript(sc, host, net)); err != nil {
 		res.Problem = err.Error()
 	}
-	// Give a slow move twice the bound before calling it a failure, so the
-	// report can say how late it was.
+	// Give a slow move twice the bound (a frozen master one second more)
+	// before calling it a failure, so the report can say how late it was.
 	at, h, moved := waitFor(t0, moveWait, moveWant)
 	afterMove := ""
 	if moved {
