@@ -53,7 +53,9 @@ func safetyNet(s *shell.Script, unit string, after time.Duration, undo string) {
 	secs := int((after + time.Second - 1) / time.Second)
 	s.Raw(`systemctl stop ` + shell.Quote(unit+".timer") + ` ` + shell.Quote(unit+".service") + ` 2>/dev/null || true`)
 	s.Raw(`systemctl reset-failed ` + shell.Quote(unit+".timer") + ` ` + shell.Quote(unit+".service") + ` 2>/dev/null || true`)
-	s.Raw(`systemd-run --quiet --collect --unit=` + shell.Quote(unit) + ` --on-active=` + fmt.Sprint(secs) + `s /bin/sh -c ` + shell.Quote(undo))
+	// No net, no fault: the program stops here (it runs without errexit).
+	s.Raw(`systemd-run --quiet --collect --unit=` + shell.Quote(unit) + ` --on-active=` + fmt.Sprint(secs) + `s /bin/sh -c ` + shell.Quote(undo) +
+		` || { echo "systemd-run could not schedule the safety net ` + unit + `; nothing was done" >&2; return 1; }`)
 }
 
 // cancelNet removes the timer once the fault was undone by hand.

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -249,5 +252,38 @@ func TestSelectScenarios(t *testing.T) {
 	}
 	if _, err := SelectScenarios([]string{"master-crsh"}); err == nil || !strings.Contains(err.Error(), "master-crash") {
 		t.Errorf("an unknown id: %v", err)
+	}
+}
+
+// Without its safety net no fault runs: a failed systemd-run ends the
+// program before the SIGSTOP or the filter (checked with a real shell).
+func TestNoFaultWithoutItsNet(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"systemd-run", "systemctl", "tc"} {
+		body := "#!/bin/sh\necho " + name + " \"$@\" >> " + dir + "/calls\n"
+		if name == "systemd-run" {
+			body += "exit 1\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := labCluster(t)
+	for _, id := range []string{"master-crash", "vrrp-partition"} {
+		os.Remove(filepath.Join(dir, "calls"))
+		p := faultScript(extra(t, id), c.Host("lb1"), 10*time.Second).String()
+		cmd := exec.Command("sh", "-c", p)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "nothing was done") {
+			t.Errorf("%s: a failed systemd-run: %v %s", id, err, out)
+		}
+		if out, err := exec.Command("sh", "-n", "-c", restoreScript(extra(t, id), c.Host("lb1")).String()).CombinedOutput(); err != nil {
+			t.Errorf("%s: the restore program does not parse: %v %s", id, err, out)
+		}
+		calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		if strings.Contains(string(calls), "systemctl kill --signal=STOP") || strings.Contains("\n"+string(calls), "\ntc ") {
+			t.Errorf("%s: the fault ran without its net:\n%s", id, calls)
+		}
 	}
 }
