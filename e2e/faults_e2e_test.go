@@ -72,8 +72,8 @@ func faultScenarios(t *testing.T, p, what string) {
 			if b := ms("bound_ms"); math.Abs(b-crash) > 0.002 {
 				t.Errorf("%s: master-crash bound %.3f s, the rendered config gives %.3f s", what, b, crash)
 			}
-			if m := ms("moved_ms"); m <= 0 || m > crash {
-				t.Errorf("%s: the VIP left the frozen master after %.3f s, bound %.3f s", what, m, crash)
+			if m := ms("moved_ms"); m <= 0 || m > ms("bound_ms") {
+				t.Errorf("%s: the VIP left the frozen master after %.3f s, bound %.3f s", what, m, ms("bound_ms"))
 			}
 			if e.Data["new_holder"] != "lb2" {
 				t.Errorf("%s: the VIP went to %v, want lb2", what, e.Data["new_holder"])
