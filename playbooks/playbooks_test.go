@@ -139,6 +139,24 @@ func TestGates(t *testing.T) {
 		t.Errorf("rotation gate while haproxy changes: %+v", gs)
 	}
 	c.Web.Port = 8080
+	// A cold cluster: haproxy runs the package's own config (no server
+	// lines) and changes in this run, so rotation waits for it (the web
+	// hosts cannot be in rotation before haproxy knows them).
+	cold := fleet{hosts: hs, holder: "lb1", haproxy: f.haproxy, changing: f.changing,
+		files: map[string]string{"lb1:/etc/haproxy/haproxy.cfg": "global\n", "lb2:/etc/haproxy/haproxy.cfg": "global\n"}}
+	if gs := (Cluster{}).Apply(c, hs, cold)[0].After(hs[0]); len(gs) != 0 {
+		t.Errorf("rotation gate before a cold haproxy knows the host: %+v", gs)
+	}
+	// haproxy already serves web1 and only a weight changes: web1 must be
+	// back in rotation all the same.
+	warm := cold
+	warm.files = map[string]string{}
+	for _, lb := range []string{"lb1", "lb2"} {
+		warm.files[lb+":/etc/haproxy/haproxy.cfg"] = "backend web\n\tserver web1 10.0.0.1:8080 check\n"
+	}
+	if gs := (Cluster{}).Apply(c, hs, warm)[0].After(hs[0]); len(gs) == 0 || gs[len(gs)-1].Name != "rotation" {
+		t.Errorf("no rotation gate while haproxy only reweighs a server it has: %+v", gs)
+	}
 	// In a rollback every restored host passes its gates.
 	if gs := (Cluster{}).Rollback(c, hs, f)[1].After(hs[1]); len(gs) != 1 || gs[0].Name != "rotation" {
 		t.Errorf("rollback gates for web2: %+v", gs)

@@ -272,13 +272,41 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 		return nil
 	}
 	rot := inRotation(t.Cluster, t.Host, lbs, f)
-	// Only a change of the port haproxy reaches the host on, made in the
-	// same stage as the host's own (a run the playbook could not stage),
-	// makes rotation wait for haproxy's change.
-	if !ListenChanges(t.Host, f) || !PortChanges(t.Cluster, f) {
+	// Rotation waits for haproxy's change when haproxy must first learn of
+	// the host (a cold cluster: the package's own config runs; a new web
+	// host), or when the port haproxy reaches it on changes in the same
+	// stage as the host's own (a run the playbook could not stage).
+	// Otherwise the host must be back in rotation even while haproxy
+	// changes too (a weight change in the same run).
+	if (!ListenChanges(t.Host, f) || !PortChanges(t.Cluster, f)) && allKnow(lbs, t.Host, f) {
 		rot.DependsOn = ""
 	}
 	return append(ReadyGate(t.Cluster, t.Host, lbs, f), rot)
+}
+
+// allKnow reports whether the current haproxy configuration of every lb in
+// lbs (as the run read it) has a server line for web host h.
+func allKnow(lbs []*inventory.Host, h *inventory.Host, f Fleet) bool {
+	for _, lb := range lbs {
+		d, err := distroFor(f.Facts(lb.Name))
+		if err != nil {
+			return false
+		}
+		cfg, ok := f.Content(lb.Name, d.HAProxyCfg)
+		if !ok || !namesServer(string(cfg), h.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+func namesServer(cfg, name string) bool {
+	for _, l := range strings.Split(cfg, "\n") {
+		if fs := strings.Fields(l); len(fs) >= 2 && fs[0] == "server" && fs[1] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Gates: between load balancers, the VIP must stay served (when it was).
