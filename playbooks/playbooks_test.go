@@ -9,6 +9,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/steps"
 )
 
 func names(hs []*inventory.Host) (out []string) {
@@ -261,5 +262,26 @@ func TestStagesOfAContractChange(t *testing.T) {
 	c.Web.Port, c.Web.HealthCheck = 8080, "GET /index.html"
 	if st := (Cluster{}).Stages(c, hs, f); st != nil {
 		t.Errorf("staged without a contract change: %+v", st)
+	}
+}
+
+// The switched gate compares haproxy's runtime ports with its configuration:
+// a restored package configuration has no servers and passes; an unreadable
+// one does not.
+func TestSwitchedGate(t *testing.T) {
+	lb := &inventory.Host{Name: "lb1", Roles: []string{"lb"}}
+	g := steps.Switched(lb, fleet{hosts: []*inventory.Host{lb}})
+	for _, tc := range []struct {
+		out string
+		ok  bool
+	}{
+		{"==cfgread\n==cfg web web1 8081\n==port web web1 8081\n", true},
+		{"==cfgread\n==cfg web web1 8081\n==port web web1 8080\n", false}, // the state file kept the old port
+		{"==cfgread\n", true}, // no server lines
+		{"", false},           // configuration not readable
+	} {
+		if ok, why := g.Passed(map[string]string{"lb1": tc.out}); ok != tc.ok {
+			t.Errorf("Passed(%q) = %v (%s), want %v", tc.out, ok, why, tc.ok)
+		}
 	}
 }

@@ -252,6 +252,9 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 		// The ports the fake haproxy reaches its servers on: its config's.
 		h.Log = append(h.Log, "servers state")
 		var b strings.Builder
+		if _, ok := h.Files["/etc/haproxy/haproxy.cfg"]; ok {
+			b.WriteString("==cfgread\n")
+		}
 		be := ""
 		for _, l := range strings.Split(h.Files["/etc/haproxy/haproxy.cfg"], "\n") {
 			f := strings.Fields(l)
