@@ -54,7 +54,9 @@ func safetyNet(s *shell.Script, unit string, after time.Duration, undo string) {
 	s.Raw(`systemctl stop ` + shell.Quote(unit+".timer") + ` ` + shell.Quote(unit+".service") + ` 2>/dev/null || true`)
 	s.Raw(`systemctl reset-failed ` + shell.Quote(unit+".timer") + ` ` + shell.Quote(unit+".service") + ` 2>/dev/null || true`)
 	// No net, no fault: the program stops here (it runs without errexit).
-	s.Raw(`systemd-run --quiet --collect --unit=` + shell.Quote(unit) + ` --on-active=` + fmt.Sprint(secs) + `s /bin/sh -c ` + shell.Quote(undo) +
+	// AccuracySec: a timer's default accuracy is a minute (systemd.timer(5)),
+	// so without it the net fires up to a minute late.
+	s.Raw(`systemd-run --quiet --collect --unit=` + shell.Quote(unit) + ` --on-active=` + fmt.Sprint(secs) + `s --timer-property=AccuracySec=100ms /bin/sh -c ` + shell.Quote(undo) +
 		` || { echo "systemd-run could not schedule the safety net ` + unit + `; nothing was done" >&2; return 1; }`)
 }
 
