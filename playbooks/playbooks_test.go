@@ -285,3 +285,40 @@ func TestSwitchedGate(t *testing.T) {
 		}
 	}
 }
+
+// drain-check refuses only what would empty a backend: draining the last
+// server that is UP. A host already DOWN (rebuilt, its Apache stopped) takes
+// nothing away, even when no server of the backend is UP (the mixed-release
+// e2e rebuilt both web hosts under running load balancers).
+func TestDrainCheckRefusesOnlyTheLastServingServer(t *testing.T) {
+	hs := []*inventory.Host{
+		{Name: "web1", Roles: []string{"web"}}, {Name: "web2", Roles: []string{"web"}},
+		{Name: "lb1", Roles: []string{"lb"}, Priority: 100},
+	}
+	c := cluster(hs)
+	for _, s := range c.HAProxy.Backends[0].Servers {
+		s.Weight = 1
+	}
+	var look steps.Gate
+	for _, g := range steps.DrainGates(c, hs[0], hs[2:], fleet{hosts: hs}, time.Second, false) {
+		if g.Name == "drain-check" {
+			look = g
+		}
+	}
+	if look.Refuse == nil {
+		t.Fatal("no drain-check refusal")
+	}
+	for _, tc := range []struct {
+		out    string
+		refuse bool
+	}{
+		{"==srv web web1 0 UP\n==srv web web2 0 UP\n", false},
+		{"==srv web web1 0 UP\n==srv web web2 0 DOWN\n", true},
+		{"==srv web web1 0 DOWN\n==srv web web2 0 DOWN\n", false},
+		{"==srv web web1 0 DOWN\n==srv web web2 0 UP\n", false},
+	} {
+		if why := look.Refuse(map[string]string{"lb1": tc.out}); (why != "") != tc.refuse {
+			t.Errorf("Refuse(%q) = %q, want refusal %v", tc.out, why, tc.refuse)
+		}
+	}
+}

@@ -122,16 +122,22 @@ func DrainGates(c *inventory.Cluster, h *inventory.Host, lbs []*inventory.Host, 
 	if !force {
 		look.Refuse = func(out map[string]string) string {
 			for _, lb := range sortedNames(out) {
-				up := map[string]bool{}
-				seen := map[string]bool{}
+				// Only a host that serves now can leave a backend empty: one
+				// already DOWN (a rebuilt host, a stopped Apache) takes
+				// nothing away by draining.
+				up, serving := map[string]bool{}, map[string]bool{}
 				for _, s := range parseSrv(out[lb]) {
-					seen[s.backend] = true
-					if s.server != h.Name && s.status == "UP" {
+					if s.status != "UP" {
+						continue
+					}
+					if s.server == h.Name {
+						serving[s.backend] = true
+					} else {
 						up[s.backend] = true
 					}
 				}
 				for _, b := range shared {
-					if seen[b] && !up[b] {
+					if serving[b] && !up[b] {
 						return fmt.Sprintf("draining %s would leave backend %s with no server in rotation on %s: bring another server back first (or --force)", h.Name, b, lb)
 					}
 				}
