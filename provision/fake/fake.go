@@ -255,20 +255,13 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 		if _, ok := h.Files["/etc/haproxy/haproxy.cfg"]; ok {
 			b.WriteString("==cfgread\n")
 		}
-		be := ""
-		for _, l := range strings.Split(h.Files["/etc/haproxy/haproxy.cfg"], "\n") {
-			f := strings.Fields(l)
-			switch {
-			case len(f) >= 2 && f[0] == "backend":
-				be = f[1]
-			case len(f) >= 3 && f[0] == "server" && be != "":
-				port := f[2][strings.LastIndexByte(f[2], ':')+1:]
-				fmt.Fprintf(&b, "==cfg %s %s %s\n", be, f[1], port)
-				if h.ServerPort != nil {
-					port = h.ServerPort(f[1], port)
-				}
-				fmt.Fprintf(&b, "==port %s %s %s\n", be, f[1], port)
+		for _, sv := range cfgServers(h.Files["/etc/haproxy/haproxy.cfg"]) {
+			port := sv.port
+			fmt.Fprintf(&b, "==cfg %s %s %s\n", sv.backend, sv.name, port)
+			if h.ServerPort != nil {
+				port = h.ServerPort(sv.name, port)
 			}
+			fmt.Fprintf(&b, "==port %s %s %s\n", sv.backend, sv.name, port)
 		}
 		return ok(b.String()), nil
 	case strings.Contains(s, "echo ==probe"):
@@ -524,15 +517,8 @@ func (h *Host) statusOut(s string) string {
 	backends := h.Backends
 	if backends == nil {
 		backends = map[string][]string{}
-		be := ""
-		for _, l := range strings.Split(h.Files["/etc/haproxy/haproxy.cfg"], "\n") {
-			f := strings.Fields(l)
-			switch {
-			case len(f) >= 2 && f[0] == "backend":
-				be = f[1]
-			case len(f) >= 2 && f[0] == "server" && be != "":
-				backends[be] = append(backends[be], f[1])
-			}
+		for _, sv := range cfgServers(h.Files["/etc/haproxy/haproxy.cfg"]) {
+			backends[sv.backend] = append(backends[sv.backend], sv.name)
 		}
 	}
 	for be, svs := range backends {
@@ -552,4 +538,27 @@ func (h *Host) statusOut(s string) string {
 	}
 	b.WriteString("==stats ok\n")
 	return b.String()
+}
+
+// cfgServer is one server line of a haproxy.cfg, in its backend.
+type cfgServer struct{ backend, name, port string }
+
+// cfgServers reads the server lines of each backend of a haproxy.cfg.
+func cfgServers(cfg string) []cfgServer {
+	var out []cfgServer
+	be := ""
+	for _, l := range strings.Split(cfg, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 2 && f[0] == "backend":
+			be = f[1]
+		case len(f) >= 2 && f[0] == "server" && be != "":
+			sv := cfgServer{backend: be, name: f[1]}
+			if len(f) >= 3 {
+				sv.port = f[2][strings.LastIndexByte(f[2], ':')+1:]
+			}
+			out = append(out, sv)
+		}
+	}
+	return out
 }
