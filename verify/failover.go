@@ -175,6 +175,31 @@ type Failover struct {
 	Scenarios []Scenario
 }
 
+// holdSample is how often the sampler asks every lb which VIPs it holds.
+const holdSample = 200 * time.Millisecond
+
+// splitRuns are the runs of consecutive samples with more than one holder
+// that last longer than overlap (shorter ones are a handover).
+func splitRuns(holds []sample, overlap time.Duration) [][]sample {
+	var out [][]sample
+	var run []sample
+	flush := func() {
+		if len(run) > 0 && run[len(run)-1].at.Sub(run[0].at) > overlap {
+			out = append(out, run)
+		}
+		run = nil
+	}
+	for _, s := range holds {
+		if len(s.holders) > 1 {
+			run = append(run, s)
+			continue
+		}
+		flush()
+	}
+	flush()
+	return out
+}
+
 type sample struct {
 	sent    time.Time // requests: when it was sent
 	at      time.Time
@@ -315,7 +340,14 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	begin := time.Now()
 	base, _, cl := Front(c, vip.Addr(), NewHTTPClient(time.Second))
 	url := base + c.HealthPath()
-	otherSplit := false // another VIP held by two lbs at one sample
+	// Two holders for a moment are a handover, not a split brain: the lbs
+	// are sampled one after the other (one may be read before it dropped the
+	// VIP, the next after it took it), and a make-before-break move overlaps
+	// until the old master hears the new one's advert. A split brain is two
+	// holders for longer than an advert interval plus two samples.
+	overlap := time.Duration(c.VRRP.AdvertInt)*time.Second + 2*holdSample
+	otherSplit := false // another VIP held by two lbs for longer than overlap
+	otherSince := map[string]time.Time{}
 	wg.Add(2)
 	go func() { // client: ~rate requests per second, at most rate*maxDur requests
 		defer wg.Done()
@@ -343,16 +375,25 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 		for loopCtx.Err() == nil {
 			all, err := f.holdersNow(loopCtx)
 			if err == nil {
+				now := time.Now()
 				mu.Lock()
-				holds = append(holds, sample{at: time.Now(), holders: all[vip.Addr()]})
-				for _, h := range all {
-					otherSplit = otherSplit || len(h) > 1
+				holds = append(holds, sample{at: now, holders: all[vip.Addr()]})
+				for addr, h := range all {
+					switch since, ok := otherSince[addr]; {
+					case addr == vip.Addr():
+					case len(h) < 2:
+						delete(otherSince, addr)
+					case !ok:
+						otherSince[addr] = now
+					case now.Sub(since) > overlap:
+						otherSplit = true
+					}
 				}
 				mu.Unlock()
 			}
 			select {
 			case <-loopCtx.Done():
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(holdSample):
 			}
 		}
 	}()
@@ -493,9 +534,13 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	// Two holders are the point of a partition, and a frozen master's stale
 	// address until it is back alone; anywhere else they are a split brain.
 	unexpected := false
-	for _, s := range holds {
-		if len(s.holders) > 1 {
-			res.SplitBrain = true
+	tolerate := overlap
+	if sc.Fault == FaultPartition || sc.Fault == FaultFreeze {
+		tolerate = -1 // every sample with two holders is the fault's
+	}
+	for _, run := range splitRuns(holds, tolerate) {
+		res.SplitBrain = true
+		for _, s := range run {
 			expected := sc.Fault == FaultPartition ||
 				sc.Fault == FaultFreeze && !s.at.Before(t0) && (!back || s.at.Before(t1.Add(res.FailBack)))
 			unexpected = unexpected || !expected
