@@ -58,8 +58,11 @@ func specOf(c *inventory.Cluster) lab.Spec {
 	return s
 }
 
-// python3 installs python3 on every host (setup for Ansible, not timed; done
-// on hadeploy's side too so both see identical hosts).
+// python3 installs python3 and its apt bindings on every host (setup for
+// Ansible, not timed; done on hadeploy's side too so both see identical
+// hosts). Without python3-apt Ansible's apt module respawns itself under
+// another interpreter, which Mitogen cannot do (AttributeError: module
+// '__main__' has no attribute '_module_fqn', seen with ansible-mitogen 0.3.3).
 func python3(ctx context.Context, hosts []string) error {
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -69,7 +72,7 @@ func python3(ctx context.Context, hosts []string) error {
 	var wg sync.WaitGroup
 	for _, h := range hosts {
 		wg.Go(func() {
-			out, err := lab.Exec(ctx, h, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null")
+			out, err := lab.Exec(ctx, h, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-apt >/dev/null")
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: python3: %v: %s", h, err, out))
