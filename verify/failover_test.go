@@ -95,21 +95,16 @@ func (f *flipFleet) Holders(ctx context.Context, addr string, hosts []*inventory
 // from it has one mark per request.
 func TestScenarioKeepsItsTimeline(t *testing.T) {
 	t.Parallel()
-	c := labCluster(t)
-	c.VRRP.Notify.Webhook = "http://10.213.47.21:9099/vrrp?token=x" // the hook must be seen to fire
-	fl := &flipFleet{holder: "lb1", inst: steps.VRRPInstance(c.VIPList()[0])}
-	fl.set("lb2") // an earlier failover: its lines are not this scenario's
-	fl.set("lb1")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fl := &flipFleet{holder: "lb1"}
+	c := loopbackCluster(t, func(w http.ResponseWriter, r *http.Request) {
 		if fl.get() == "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-	}))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
-	c.VIPList()[0].Prefix = c.VIPPrefix
-	c.HAProxy.Port, _ = strconv.Atoi(port)
+	})
+	c.VRRP.Notify.Webhook = "http://10.213.47.21:9099/vrrp?token=x" // the hook must be seen to fire
+	fl.inst = steps.VRRPInstance(c.VIPList()[0])
+	fl.set("lb2") // an earlier failover: its lines are not this scenario's
+	fl.set("lb1")
 	f := &Failover{Cluster: c, Runner: fl, Rate: 20}
 
 	r := f.scenario(context.Background(), Scenarios[1], c.VIPList()[0], "lb1", map[string][]string{"127.0.0.1": {"lb1"}})
@@ -191,6 +186,20 @@ func TestNotifyVerdict(t *testing.T) {
 	}
 }
 
+// loopbackCluster is the lab's cluster with its VIP on 127.0.0.1, served by
+// h on a test server that stops with the test.
+func loopbackCluster(t *testing.T, h http.HandlerFunc) *inventory.Cluster {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	c := labCluster(t)
+	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
+	c.VIPList()[0].Prefix = c.VIPPrefix
+	c.HAProxy.Port, _ = strconv.Atoi(port)
+	return c
+}
+
 // overlapFleet is a flipFleet whose lbs, sampled one after the other, both
 // report the VIP for a while after each move (a make-before-break handover,
 // or the old holder read before it dropped the address).
@@ -229,16 +238,10 @@ func TestHandoverOverlapIsNoSplitBrain(t *testing.T) {
 		hold time.Duration
 		ok   bool
 	}{{250 * time.Millisecond, true}, {3 * time.Second, false}} {
-		c := labCluster(t)
+		c := loopbackCluster(t, func(http.ResponseWriter, *http.Request) {})
 		fl := &overlapFleet{flipFleet: &flipFleet{holder: "lb1", inst: steps.VRRPInstance(c.VIPList()[0])}, hold: tc.hold}
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-		c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
-		c.VIPList()[0].Prefix = c.VIPPrefix
-		c.HAProxy.Port, _ = strconv.Atoi(port)
 		f := &Failover{Cluster: c, Runner: fl, Rate: 20}
 		r := f.scenario(context.Background(), Scenarios[1], c.VIPList()[0], "lb1", map[string][]string{"127.0.0.1": {"lb1"}})
-		srv.Close()
 		if r.OK != tc.ok || r.SplitBrain == tc.ok {
 			t.Errorf("two holders for %s after each move: ok %v, split brain %v (%s), want ok %v", tc.hold, r.OK, r.SplitBrain, r.Problem, tc.ok)
 		}

@@ -2,10 +2,7 @@ package verify
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,17 +85,11 @@ func (f *faultFleet) Holders(ctx context.Context, addr string, hosts []*inventor
 }
 
 func faultCluster(t *testing.T, fl *faultFleet) *inventory.Cluster {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := loopbackCluster(t, func(w http.ResponseWriter, r *http.Request) {
 		if !fl.serving() {
 			<-r.Context().Done() // a frozen haproxy: the client times out
 		}
-	}))
-	t.Cleanup(srv.Close)
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	c := labCluster(t)
-	c.VIPPrefix = netip.MustParsePrefix("127.0.0.1/8")
-	c.VIPList()[0].Prefix = c.VIPPrefix
-	c.HAProxy.Port, _ = strconv.Atoi(port)
+	})
 	fl.inst = steps.VRRPInstance(c.VIPList()[0])
 	return c
 }
