@@ -41,16 +41,12 @@ func DesiredContract(c *inventory.Cluster) Contract {
 // LBContract reads the contract of lb's current haproxy configuration as the
 // run read it (false: no configuration there yet).
 func LBContract(lb *inventory.Host, f Fleet) (Contract, bool) {
-	d, err := distroFor(f.Facts(lb.Name))
-	if err != nil {
-		return Contract{}, false
-	}
-	cfg, ok := f.Content(lb.Name, d.HAProxyCfg)
+	cfg, ok := lbConfig(lb, f)
 	if !ok {
 		return Contract{}, false
 	}
 	var ct Contract
-	for _, l := range strings.Split(string(cfg), "\n") {
+	for _, l := range strings.Split(cfg, "\n") {
 		fs := strings.Fields(l)
 		switch {
 		case len(fs) >= 4 && fs[0] == "option" && fs[1] == "httpchk":
@@ -64,6 +60,37 @@ func LBContract(lb *inventory.Host, f Fleet) (Contract, bool) {
 		}
 	}
 	return ct, len(ct.Ports) > 0
+}
+
+// lbConfig is lb's haproxy.cfg as the run read it (false: none there).
+func lbConfig(lb *inventory.Host, f Fleet) (string, bool) {
+	d, err := distroFor(f.Facts(lb.Name))
+	if err != nil {
+		return "", false
+	}
+	cfg, ok := f.Content(lb.Name, d.HAProxyCfg)
+	return string(cfg), ok
+}
+
+// allKnow reports whether the current haproxy configuration of every lb in
+// lbs (as the run read it) has a server line for web host h.
+func allKnow(lbs []*inventory.Host, h *inventory.Host, f Fleet) bool {
+	for _, lb := range lbs {
+		cfg, ok := lbConfig(lb, f)
+		if !ok || !namesServer(cfg, h.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+func namesServer(cfg, name string) bool {
+	for _, l := range strings.Split(cfg, "\n") {
+		if fs := strings.Fields(l); len(fs) >= 2 && fs[0] == "server" && fs[1] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // ServingContract is the union of the contracts of every running haproxy

@@ -284,31 +284,6 @@ func (Web) Gates(t Target, f Fleet) []Gate {
 	return append(ReadyGate(t.Cluster, t.Host, lbs, f), rot)
 }
 
-// allKnow reports whether the current haproxy configuration of every lb in
-// lbs (as the run read it) has a server line for web host h.
-func allKnow(lbs []*inventory.Host, h *inventory.Host, f Fleet) bool {
-	for _, lb := range lbs {
-		d, err := distroFor(f.Facts(lb.Name))
-		if err != nil {
-			return false
-		}
-		cfg, ok := f.Content(lb.Name, d.HAProxyCfg)
-		if !ok || !namesServer(string(cfg), h.Name) {
-			return false
-		}
-	}
-	return true
-}
-
-func namesServer(cfg, name string) bool {
-	for _, l := range strings.Split(cfg, "\n") {
-		if fs := strings.Fields(l); len(fs) >= 2 && fs[0] == "server" && fs[1] == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Gates: between load balancers, the VIP must stay served (when it was).
 func (Keepalived) Gates(t Target, f Fleet) []Gate { return vipServed(t, f) }
 
