@@ -418,6 +418,8 @@ func TestCluster(t *testing.T) {
 		want(t, run(t, "apply", inv), 0, "apply back")
 	})
 
+	t.Run("VRRPv3 with 0.2 s adverts and back, both lbs at once: no failed request, failover within its bounds", testVRRPv3)
+
 	t.Run("a web port change and back, staged: no failed request", func(t *testing.T) {
 		// The health check moves too: both halves of the contract at once,
 		// for no extra time.

@@ -41,13 +41,13 @@ func renderedVRRP(t *testing.T, lb string) (float64, int) {
 // asserts what the rendered config promises: the VIP leaves a frozen lb1
 // within 3 × advert_int + lb2's skew + 0.3 s; with lb1's adverts dropped
 // both lbs hold the VIP (the split brain is named), and once they pass again
-// lb1 is the one holder within the master-down bound (3 × advert_int + 2 s);
+// lb1 is the one holder within the master-down bound (4 × advert_int + 1 s);
 // the return's own figures are there; nothing of the faults is left on lb1.
 func faultScenarios(t *testing.T, p, what string) {
 	t.Helper()
 	adv, prio := renderedVRRP(t, "lb2")
 	crash := 3*adv + adv*float64(256-prio)/256 + 0.3
-	masterDown := 3*adv + 2
+	masterDown := 4*adv + 1
 	r := run(t, "failover-test", p, "--output", "json", "--scenario", "master-crash,vrrp-partition")
 	seen := map[string]bool{}
 	for _, e := range r.events {

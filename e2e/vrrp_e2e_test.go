@@ -136,12 +136,57 @@ func activeActiveEdit(s string) string {
 	return unicastEdit(s)
 }
 
+// vrrp3Edit turns the lab inventory's VRRP to version 3 with five adverts a
+// second (VRRPv3 has no authentication: auth_pass goes).
+func vrrp3Edit(s string) string {
+	s = strings.Replace(s, "  auth_pass: labpass\n", "", 1)
+	return strings.Replace(s, "  advert_int: 1\n", "  version: 3\n  advert_int: 0.2\n", 1)
+}
+
+// testVRRPv3 changes the serving cluster from VRRPv2 (1 s adverts) to VRRPv3
+// (0.2 s) and back, both lbs at once, under the availability client; on v3
+// it verifies and runs every failover scenario, whose bounds (derived from
+// the rendered advert_int) shrink with it.
+func testVRRPv3(t *testing.T) {
+	v3 := variant(t, "vrrp3", vrrp3Edit)
+	t.Cleanup(func() {
+		if r := run(t, "apply", inv); r.code != 0 {
+			t.Errorf("re-applying the lab inventory: exit %d\n%s", r.code, tail(r.stderr))
+		}
+	})
+	var r result
+	a := during(t, "VRRP v2 → v3 (advert_int 1 → 0.2 s, both lbs at once)", func() { r = run(t, "apply", v3, "--output", "json") })
+	want(t, r, 0, "apply VRRPv3")
+	noFailures(t, "VRRP v2 → v3", a)
+	together := false
+	for _, e := range r.events {
+		together = together || strings.Contains(e.Message, "together")
+	}
+	if !together {
+		t.Error("the apply to VRRPv3 did not say it changes both load balancers together")
+	}
+	if adv, _ := renderedVRRP(t, "lb1"); adv != 0.2 {
+		t.Fatalf("lb1 renders advert_int %v, want 0.2", adv)
+	}
+	applyNoop(t, v3, "VRRPv3", false)
+	verifyOK(t, v3, "VRRPv3")
+	failoverOK(t, v3, "VRRPv3, 0.2 s", vip1)
+	faultScenarios(t, v3, "VRRPv3, 0.2 s")
+	a = during(t, "VRRP v3 → v2 (both lbs at once)", func() { r = run(t, "apply", inv) })
+	want(t, r, 0, "apply VRRPv2 again")
+	noFailures(t, "VRRP v3 → v2", a)
+}
+
 // The inventories the VRRP modes apply are valid, and say what they mean
 // (offline: no lab needed).
 func TestVRRPModeInventories(t *testing.T) {
 	u, err := inventory.Load(variant(t, "unicast", unicastEdit))
 	if err != nil || !u.VRRP.Unicast || len(u.VIPs) != 1 {
 		t.Fatalf("unicast: %v", err)
+	}
+	v3, err := inventory.Load(variant(t, "vrrp3", vrrp3Edit))
+	if err != nil || v3.VRRP.Version != 3 || v3.VRRP.AdvertText() != "0.2" || v3.VRRP.AuthPass != "" {
+		t.Fatalf("vrrp3: %v", err)
 	}
 	a, err := inventory.Load(variant(t, "active-active", activeActiveEdit))
 	if err != nil {

@@ -11,6 +11,7 @@ const (
 	DefaultInterface      = "eth0"
 	DefaultPriority       = 100 // only for a single lb host
 	DefaultAdvertInt      = 1
+	DefaultVRRPVersion    = 2
 	DefaultCheckWeight    = 25
 	DefaultCheckInterval  = 2
 	DefaultCheckFall      = 2

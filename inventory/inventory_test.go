@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // base is a small valid inventory; each table case changes one thing in it.
@@ -164,6 +165,13 @@ var badCases = []badCase{
 	// VRRP.
 	{name: "virtual_router_id too big", repl: []string{"virtual_router_id: 42", "virtual_router_id: 256"}, field: "vrrp.virtual_router_id", at: "virtual_router_id", want: "between 1 and 255, got 256"},
 	{name: "advert_int 0", repl: []string{"  auth_pass: secret1\n", "  auth_pass: secret1\n  advert_int: 0\n"}, field: "vrrp.advert_int", at: "advert_int", want: "between 1 and 255"},
+	{name: "advert_int fraction v2", repl: []string{"  auth_pass: secret1\n", "  auth_pass: secret1\n  advert_int: 0.5\n"}, field: "vrrp.advert_int", at: "advert_int", want: "sub-second adverts need vrrp.version: 3"},
+	{name: "advert_int 1.5 v2", repl: []string{"  auth_pass: secret1\n", "  auth_pass: secret1\n  advert_int: 1.5\n"}, field: "vrrp.advert_int", at: "advert_int", want: "must be whole seconds"},
+	{name: "advert_int text", repl: []string{"  auth_pass: secret1\n", "  auth_pass: secret1\n  advert_int: fast\n"}, field: "vrrp.advert_int", at: "advert_int", want: "must be a number"},
+	{name: "vrrp version 4", repl: []string{"  auth_pass: secret1\n", "  auth_pass: secret1\n  version: 4\n"}, field: "vrrp.version", at: "version: 4", want: "between 2 and 3"},
+	{name: "vrrp v3 with auth", repl: []string{"  auth_pass: secret1\n", "  auth_pass: secret1\n  version: 3\n"}, field: "vrrp.auth_pass", at: "auth_pass", want: "VRRP version 3 has no authentication"},
+	{name: "advert_int v3 too fine", repl: []string{"  auth_pass: secret1\n", "  version: 3\n  advert_int: 0.005\n"}, field: "vrrp.advert_int", at: "advert_int", want: "between 0.01 and 40.95 seconds in steps of 0.01"},
+	{name: "advert_int v3 too long", repl: []string{"  auth_pass: secret1\n", "  version: 3\n  advert_int: 41\n"}, field: "vrrp.advert_int", at: "advert_int", want: "between 0.01 and 40.95"},
 	{name: "auth_pass too long", repl: []string{"auth_pass: secret1", "auth_pass: secret123"}, field: "vrrp.auth_pass", at: "auth_pass", want: "silently truncates"},
 	{name: "auth_pass forbidden char", repl: []string{"auth_pass: secret1", `auth_pass: "se#c"`}, field: "vrrp.auth_pass", at: "auth_pass", want: `must not contain any of " ' # ! { } \`},
 	{name: "auth_pass brace", repl: []string{"auth_pass: secret1", `auth_pass: "a}b"`}, field: "vrrp.auth_pass", at: "auth_pass", want: "must not contain any of"},
@@ -559,7 +567,8 @@ vrrp:
 		{"ssh.connect_timeout", c.SSH.ConnectTimeout, 10},
 		{"lb interface", c.Hosts[2].Interface, "eth0"},
 		{"web interface", c.Hosts[0].Interface, ""},
-		{"advert_int", c.VRRP.AdvertInt, 1},
+		{"advert_int", c.VRRP.AdvertInt, 1.0},
+		{"vrrp.version", c.VRRP.Version, 2},
 		{"check_weight", c.VRRP.CheckWeight, 25},
 		{"check_interval", c.VRRP.CheckInterval, 2},
 		{"check_fall", c.VRRP.CheckFall, 2},
@@ -611,6 +620,18 @@ vrrp:
 	}
 	if n := c2.HAProxy.Routes[1].Name; n != "route2" {
 		t.Errorf("unnamed route = %q, want route2", n)
+	}
+}
+
+// VRRPv3: sub-second adverts, rendered as keepalived writes them.
+func TestVRRPVersion3(t *testing.T) {
+	src := strings.Replace(base, "  auth_pass: secret1\n", "  version: 3\n  advert_int: 0.2\n", 1)
+	c, err := Parse("v3.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VRRP.Version != 3 || c.VRRP.Advert() != 200*time.Millisecond || c.VRRP.AdvertText() != "0.2" {
+		t.Errorf("version %d, advert %s (%q), want 3, 200ms, \"0.2\"", c.VRRP.Version, c.VRRP.Advert(), c.VRRP.AdvertText())
 	}
 }
 

@@ -4,9 +4,11 @@
 package inventory
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -96,8 +98,13 @@ type VRRP struct {
 	VirtualRouterID int `yaml:"virtual_router_id"`
 	// Unicast sends adverts to the other lbs' addresses instead of the
 	// multicast group (clouds and switched networks that drop multicast).
-	Unicast   bool `yaml:"unicast"`
-	AdvertInt int  `yaml:"advert_int"`
+	Unicast bool `yaml:"unicast"`
+	// Version is the VRRP version: 2 (the article's, the default) or 3
+	// (RFC 5798: no authentication, advert_int in hundredths of a second).
+	Version int `yaml:"version"`
+	// AdvertInt is the seconds between adverts: whole seconds with version
+	// 2, down to 0.01 with version 3 (sub-second failover).
+	AdvertInt float64 `yaml:"advert_int"`
 	// AuthPass is the VRRP PASS authentication (1..8 printable ASCII). Secret.
 	AuthPass string `yaml:"auth_pass" secret:"true"`
 	// CheckWeight is subtracted from a node's priority while its haproxy is down.
@@ -109,6 +116,14 @@ type VRRP struct {
 	// Notify tells someone when an lb changes VRRP state.
 	Notify Notify `yaml:"notify"`
 }
+
+// Advert is the advert interval.
+func (v *VRRP) Advert() time.Duration {
+	return time.Duration(math.Round(v.AdvertInt*100)) * 10 * time.Millisecond
+}
+
+// AdvertText is advert_int as keepalived.conf writes it ("1", "0.2").
+func (v *VRRP) AdvertText() string { return strconv.FormatFloat(v.AdvertInt, 'f', -1, 64) }
 
 // Notify configures what keepalived does on a VRRP state change: the
 // article's alarm email (keepalived's own SMTP client, smtp_alert) and a hook

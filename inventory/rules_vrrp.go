@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 )
@@ -192,8 +193,10 @@ func (k *check) checkVRRP() {
 	if v.Unicast {
 		k.checkUnicast()
 	}
-	k.intField("vrrp.advert_int", &v.AdvertInt, DefaultAdvertInt, 1, 255, "seconds")
-	if k.has("vrrp.auth_pass") {
+	k.checkVersion()
+	if k.has("vrrp.auth_pass") && v.Version == 3 {
+		k.errf("vrrp.auth_pass", "VRRP version 3 has no authentication (RFC 5798 removed it): remove auth_pass, or keep vrrp.version 2")
+	} else if k.has("vrrp.auth_pass") {
 		k.checkAuthPass(v.AuthPass)
 	}
 	weightOK := k.intField("vrrp.check_weight", &v.CheckWeight, DefaultCheckWeight, 1, 253,
@@ -205,6 +208,34 @@ func (k *check) checkVRRP() {
 		k.checkFailover()
 	}
 	k.checkNotify()
+}
+
+// checkVersion: VRRPv2 counts advert_int in whole seconds, VRRPv3 in
+// hundredths (keepalived rounds anything finer). Every lb renders the same
+// version and interval from the one vrrp section: peers that differ drop
+// each other's adverts and both become master.
+func (k *check) checkVersion() {
+	v := &k.c.VRRP
+	if !k.intField("vrrp.version", &v.Version, DefaultVRRPVersion, 2, 3, "VRRP version: 2, or 3 for sub-second advert_int") {
+		return
+	}
+	if !k.has("vrrp.advert_int") {
+		v.AdvertInt = DefaultAdvertInt
+		return
+	}
+	a := v.AdvertInt
+	if v.Version == 3 {
+		if cs := a * 100; a < 0.01 || a > 40.95 || math.Abs(cs-math.Round(cs)) > 1e-6 {
+			k.errf("vrrp.advert_int", "must be between 0.01 and 40.95 seconds in steps of 0.01 with vrrp.version 3, got %v", a)
+		}
+		return
+	}
+	switch {
+	case a < 1 || a > 255:
+		k.errf("vrrp.advert_int", "must be between 1 and 255 whole seconds with VRRP version 2, got %v (sub-second adverts need vrrp.version: 3)", a)
+	case a != math.Trunc(a):
+		k.errf("vrrp.advert_int", "must be whole seconds with VRRP version 2, got %v (sub-second adverts need vrrp.version: 3)", a)
+	}
 }
 
 func (k *check) checkAuthPass(s string) {

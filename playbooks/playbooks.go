@@ -24,6 +24,9 @@ type Phase struct {
 	Hosts []*inventory.Host
 	// Serial runs one host at a time (otherwise all in parallel).
 	Serial bool
+	// Says why the phase runs as it does, when that is news to the
+	// operator (shown once as the phase starts).
+	Says string
 	// Before lists the gates a host must pass before it changes (drained,
 	// in maintenance); a failure stops the run, which puts it back.
 	Before func(h *inventory.Host) []steps.Gate
@@ -145,6 +148,13 @@ func joinInts(xs []int) string {
 // after the other, until a backend has no server left. Stages avoid that on
 // the whole cluster; under --limit such a plan is refused.
 func (Cluster) Refuse(c *inventory.Cluster, hosts []*inventory.Host, f steps.Fleet) error {
+	if _, lbs := split(c, hosts, f); len(hosts) != len(c.Hosts) && steps.VRRPTimingChanges(c, c.HostsWithRole(inventory.RoleLB), f) {
+		for _, h := range c.HostsWithRole(inventory.RoleLB) {
+			if f.Active(h.Name, "keepalived") && !slices.Contains(lbs, h) {
+				return fmt.Errorf("vrrp.version or vrrp.advert_int changes, and lb %s is not in this run: every load balancer must change at once (peers with a different version or interval both claim the VIP). Run apply without --limit, or include every load balancer", h.Name)
+			}
+		}
+	}
 	lbChanging := false
 	for _, h := range f.Connected() {
 		lbChanging = lbChanging || (h.HasRole(inventory.RoleLB) && f.Active(h.Name, "haproxy") && f.Changing(h.Name, "haproxy"))
@@ -202,6 +212,13 @@ func (Cluster) Apply(c *inventory.Cluster, hosts []*inventory.Host, f steps.Flee
 		ph := Phase{Name: "lb", Hosts: lb, Serial: true, After: func(h *inventory.Host) []steps.Gate {
 			return ready(gatesAfter(c, h, f, true), f)
 		}}
+		// A new VRRP version or advert_int reaches every lb at once (both
+		// keep serving meanwhile): changed one by one, the first would stop
+		// hearing the holder and claim the VIP.
+		if steps.VRRPTimingChanges(c, lb, f) {
+			ph.Serial = false
+			ph.Says = "load balancers change together: the VRRP version or advert_int changes, and peers that differ would both claim the VIP"
+		}
 		// Not with --limit: the other hosts may be changing elsewhere.
 		if len(hosts) == len(c.Hosts) {
 			ph.Finally = finalGates(c, lb, f)

@@ -24,13 +24,17 @@ type fleet struct {
 	hosts    []*inventory.Host
 	holder   string
 	haproxy  map[string]bool
+	// keepalived lists the lbs whose keepalived runs.
+	keepalived map[string]bool
 	changing map[string]bool   // "host/step"
 	files    map[string]string // "host:path" → content
 }
 
 func (f fleet) Connected() []*inventory.Host  { return f.hosts }
 func (f fleet) Facts(string) facts.Facts      { return facts.Facts{Family: facts.FamilyDebian} }
-func (f fleet) Active(h, u string) bool       { return u == "haproxy" && f.haproxy[h] }
+func (f fleet) Active(h, u string) bool {
+	return (u == "haproxy" && f.haproxy[h]) || (u == "keepalived" && f.keepalived[h])
+}
 func (f fleet) HoldsAddr(h, _ string) bool    { return h == f.holder }
 func (f fleet) Changing(h, step string) bool  { return f.changing[h+"/"+step] }
 func (f fleet) ChangingFile(h, p string) bool { return f.changing[h+":"+p] }
@@ -320,5 +324,41 @@ func TestDrainCheckRefusesOnlyTheLastServingServer(t *testing.T) {
 		if why := look.Refuse(map[string]string{"lb1": tc.out}); (why != "") != tc.refuse {
 			t.Errorf("Refuse(%q) = %q, want refusal %v", tc.out, why, tc.refuse)
 		}
+	}
+}
+
+// A new VRRP version or advert_int goes to every running lb at once; the
+// same apply with the timing unchanged stays one lb at a time, and under
+// --limit it is refused while another lb's keepalived runs.
+func TestVRRPTimingChangesTogether(t *testing.T) {
+	hs := []*inventory.Host{
+		{Name: "web1", Roles: []string{"web"}}, {Name: "web2", Roles: []string{"web"}},
+		{Name: "lb1", Roles: []string{"lb"}, Priority: 100}, {Name: "lb2", Roles: []string{"lb"}, Priority: 80},
+	}
+	c := cluster(hs)
+	c.VRRP.Version, c.VRRP.AdvertInt = 3, 0.2
+	v2 := "global_defs {\n}\nvrrp_instance VI_1 {\n\tadvert_int 1\n}\n"
+	v3 := "global_defs {\n\tvrrp_version 3\n}\nvrrp_instance VI_1 {\n\tadvert_int 0.2\n}\n"
+	f := fleet{hosts: hs, holder: "lb1", keepalived: map[string]bool{"lb1": true, "lb2": true},
+		files: map[string]string{"lb1:/etc/keepalived/keepalived.conf": v2, "lb2:/etc/keepalived/keepalived.conf": v2}}
+	ph := Cluster{}.Apply(c, hs, f)
+	if lb := ph[len(ph)-1]; lb.Serial || !strings.Contains(lb.Says, "together") {
+		t.Errorf("v2 → v3: lb phase %q serial=%v, want together", lb.Says, lb.Serial)
+	}
+	if err := (Cluster{}).Refuse(c, hs[:3], f); err == nil || !strings.Contains(err.Error(), "lb lb2 is not in this run") {
+		t.Errorf("--limit lb1 with the timing changing: %v", err)
+	}
+	f.files["lb1:/etc/keepalived/keepalived.conf"], f.files["lb2:/etc/keepalived/keepalived.conf"] = v3, v3
+	if lb := (Cluster{}).Apply(c, hs, f)[len(ph)-1]; !lb.Serial {
+		t.Error("timing unchanged: the lbs must go one at a time")
+	}
+	if err := (Cluster{}).Refuse(c, hs[:3], f); err != nil {
+		t.Errorf("--limit with the timing unchanged: %v", err)
+	}
+	// One running keepalived (a cold peer): nothing to keep in step with.
+	f.files["lb1:/etc/keepalived/keepalived.conf"] = v2
+	f.keepalived = map[string]bool{"lb1": true}
+	if lb := (Cluster{}).Apply(c, hs, f)[len(ph)-1]; !lb.Serial {
+		t.Error("one keepalived running: the lbs must go one at a time")
 	}
 }

@@ -191,6 +191,9 @@ func (r *Runner) applyPhase(ctx context.Context, ph playbooks.Phase) error {
 		}
 		return nil
 	}
+	if ph.Says != "" {
+		r.emit(events.Event{Type: events.EvInfo, Message: ph.Says})
+	}
 	cs := r.connsOf(ph.Hosts)
 	if ph.Serial {
 		for _, c := range cs {

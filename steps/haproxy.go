@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,16 @@ const HAProxyStopTimeout = 2 * time.Second
 // HAProxyDropIn makes systemd tell keepalived at once when haproxy stops.
 const HAProxyDropIn = "/etc/systemd/system/haproxy.service.d/10-hadeploy.conf"
 
+// The watcher: a transient unit, started by HAProxyWatchScript, that waits
+// for haproxy's main process and writes HAProxyDownFile the moment it exits
+// (tail --pid, polled every HAProxyWatchPoll): keepalived learns of a killed
+// haproxy without waiting for systemd's ExecStopPost.
+const (
+	HAProxyWatchScript = "/usr/local/libexec/hadeploy/haproxy-watch"
+	HAProxyWatchUnit   = "hadeploy-haproxy-watch.service"
+	HAProxyWatchPoll   = 100 * time.Millisecond
+)
+
 // Activation makes systemd read the drop-in, then saves the servers' state
 // just before a reload (and before a rollback's), so a drained or
 // maintenance server stays so. haproxy applies a saved server's address and
@@ -48,7 +59,11 @@ func (HAProxy) Activation(t Target) string {
 		cfg = d.HAProxyCfg
 	}
 	tmp, kept := HAProxyStateFile+".tmp", HAProxyStateFile+".kept"
-	return "systemctl daemon-reload && { if echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && awk " + shell.Quote(keepState) + " " + shell.Quote(cfg) + " " + shell.Quote(tmp) + " > " + shell.Quote(kept) + "; then mv -f " + shell.Quote(kept) + " " + shell.Quote(HAProxyStateFile) +
+	// A reload keeps haproxy's main process, so ExecStartPost does not run:
+	// start its watcher now (the script is gone after a rollback of a host
+	// that never had it).
+	watch := "{ [ ! -x " + shell.Quote(HAProxyWatchScript) + " ] || " + shell.Quote(HAProxyWatchScript) + "; }"
+	return "systemctl daemon-reload && " + watch + " && { if echo 'show servers state' | timeout 3 socat stdio " + shell.Quote(sock) + " > " + shell.Quote(tmp) + " 2>/dev/null && awk " + shell.Quote(keepState) + " " + shell.Quote(cfg) + " " + shell.Quote(tmp) + " > " + shell.Quote(kept) + "; then mv -f " + shell.Quote(kept) + " " + shell.Quote(HAProxyStateFile) +
 		"; else rm -f " + shell.Quote(kept) + "; [ -e " + shell.Quote(HAProxyStateFile) + " ] || : > " + shell.Quote(HAProxyStateFile) + "; fi; rm -f " + shell.Quote(tmp) + "; }"
 }
 
@@ -133,10 +148,16 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 	if err != nil {
 		return nil, err
 	}
-	dropIn, err := render("haproxy-dropin.conf.tmpl", struct {
-		File, Dir    string
-		StopTimeoutS int
-	}{HAProxyDownFile, StateDir, int(HAProxyStopTimeout / time.Second)})
+	wm := struct {
+		File, Dir, Watch, Unit, PollS string
+		StopTimeoutS                  int
+	}{HAProxyDownFile, StateDir, HAProxyWatchScript, HAProxyWatchUnit,
+		strconv.FormatFloat(HAProxyWatchPoll.Seconds(), 'f', -1, 64), int(HAProxyStopTimeout / time.Second)}
+	dropIn, err := render("haproxy-dropin.conf.tmpl", wm)
+	if err != nil {
+		return nil, err
+	}
+	watch, err := render("haproxy-watch.sh.tmpl", wm)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +170,8 @@ func (HAProxy) Desired(t Target) (*Desired, error) {
 	}
 	files = append(files, File{Path: d.HAProxyCfg, Content: cfg, Mode: 0o644, Owner: "root:root",
 		Validate: "haproxy -c -f %s", SecretLines: []string{"stats auth"}},
+		// The script before the drop-in that runs it.
+		File{Path: HAProxyWatchScript, Content: watch, Mode: 0o755, Owner: "root:root", Validate: "sh -n %s"},
 		File{Path: HAProxyDropIn, Content: dropIn, Mode: 0o644, Owner: "root:root"})
 	return &Desired{
 		Step: "haproxy",
@@ -207,4 +230,14 @@ func haproxyFor(c *inventory.Cluster, d *distro) (haproxyModel, error) {
 // TLSSummary is what plans show of the certificate: never the key.
 func TLSSummary(t *inventory.TLS) string {
 	return fmt.Sprintf("certificate sha256 %s, subject %s, expires %s", t.Fingerprint, t.Subject, t.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// Checks: the watcher waits on haproxy's running main process, or a killed
+// haproxy would reach keepalived only through systemd's slower ExecStopPost.
+func (HAProxy) Checks(Target) []Check {
+	unit := shell.Quote(HAProxyWatchUnit)
+	return []Check{{Name: "haproxy exit watcher", Expected: HAProxyWatchUnit + " waits on haproxy's main process",
+		Command: "p=$(systemctl show -p MainPID --value haproxy.service); if [ \"${p:-0}\" != 0 ] && systemctl is-active -q " + unit +
+			" && pgrep -f -- \"tail --pid=$p \" >/dev/null; then echo \"watching $p\"; else echo \"not watching haproxy (main pid ${p:-none}, $(systemctl is-active " + unit + "))\"; fi",
+		Judge: func(out string) bool { return strings.HasPrefix(out, "watching ") }}}
 }

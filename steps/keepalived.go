@@ -20,14 +20,17 @@ func (Keepalived) Name() string                   { return "keepalived" }
 func (Keepalived) Applies(h *inventory.Host) bool { return h.HasRole(inventory.RoleLB) }
 
 type keepalivedModel struct {
-	RouterID        string
-	Script          string
-	CheckInterval   int
-	CheckFall       int
-	CheckRise       int
-	CheckWeight     int
-	Interface       string
-	AdvertInt       int
+	RouterID      string
+	Script        string
+	CheckInterval int
+	CheckFall     int
+	CheckRise     int
+	CheckWeight   int
+	Interface     string
+	// AdvertInt as keepalived.conf writes it; Version 3 renders
+	// vrrp_version (2, keepalived's default, renders nothing).
+	AdvertInt       string
+	Version         int
 	AuthPass        string
 	HAProxyDownFile string
 	PriorityFile    string
@@ -126,7 +129,7 @@ func (Keepalived) Desired(t Target) (*Desired, error) {
 		RouterID: h.Name, Script: CheckScript,
 		CheckInterval: c.VRRP.CheckInterval, CheckFall: c.VRRP.CheckFall, CheckRise: c.VRRP.CheckRise,
 		CheckWeight: c.VRRP.CheckWeight,
-		Interface:   h.Interface, AdvertInt: c.VRRP.AdvertInt, AuthPass: c.VRRP.AuthPass,
+		Interface:   h.Interface, AdvertInt: c.VRRP.AdvertText(), Version: c.VRRP.Version, AuthPass: c.VRRP.AuthPass,
 		HAProxyDownFile: HAProxyDownFile, PriorityFile: PriorityFile,
 		Notify: NotifyScript,
 	}
@@ -239,10 +242,10 @@ func VRRPInstance(v *inventory.VIP) string {
 }
 
 // MasterDownBound is the longest a healthy backup should need to take the
-// VIP after the master vanishes (no advert at all): 3 adverts plus skew,
-// rounded up, plus the gratuitous ARP.
+// VIP after the master vanishes (no advert at all): 3 adverts plus the skew
+// (under one advert), plus 1 s for the gratuitous ARP and sampling.
 func MasterDownBound(c *inventory.Cluster) time.Duration {
-	return time.Duration(3*c.VRRP.AdvertInt+1+1) * time.Second
+	return 4*c.VRRP.Advert() + time.Second
 }
 
 // FaultBound is the longest a healthy backup should need to take VIP v once
@@ -259,7 +262,7 @@ func FaultBound(c *inventory.Cluster, v *inventory.VIP, master string) time.Dura
 // advert): the best backup's master-down interval, 3 × advert_int plus its
 // skew time, plus 0.3 s for the gratuitous ARP and the observer's sampling.
 func CrashBound(c *inventory.Cluster, v *inventory.VIP, master string) time.Duration {
-	adv := time.Duration(c.VRRP.AdvertInt) * time.Second
+	adv := c.VRRP.Advert()
 	return 3*adv + skewTime(c, v, master) + 300*time.Millisecond
 }
 
@@ -272,7 +275,7 @@ func skewTime(c *inventory.Cluster, v *inventory.VIP, master string) time.Durati
 			best = p
 		}
 	}
-	adv := time.Duration(c.VRRP.AdvertInt) * time.Second
+	adv := c.VRRP.Advert()
 	return (adv * time.Duration(256-best) / 256).Round(time.Millisecond)
 }
 
@@ -311,4 +314,49 @@ func (t Transition) HookOK() bool {
 		return strings.HasPrefix(t.Detail, "http=2") && strings.HasSuffix(t.Detail, " exit=0")
 	}
 	return false
+}
+
+// VRRPTimingChanges reports whether the apply changes the VRRP version or
+// advert_int of lbs whose keepalived runs, with more than one running: they
+// must then change together, not one after the other with a VIP gate
+// between them — peers with a different version or interval drop each
+// other's adverts, and the one changed first would claim the VIP.
+func VRRPTimingChanges(c *inventory.Cluster, lbs []*inventory.Host, f Fleet) bool {
+	running, differs := 0, false
+	for _, lb := range lbs {
+		if !f.Active(lb.Name, "keepalived") {
+			continue
+		}
+		running++
+		d, err := distroFor(f.Facts(lb.Name))
+		if err != nil {
+			continue
+		}
+		if cfg, ok := f.Content(lb.Name, d.KeepalivedCfg); ok {
+			v, a := vrrpTiming(string(cfg))
+			differs = differs || v != c.VRRP.Version || a != c.VRRP.AdvertText()
+		}
+	}
+	return running > 1 && differs
+}
+
+// vrrpTiming reads the VRRP version (2 unless vrrp_version says otherwise)
+// and the first advert_int of a keepalived.conf.
+func vrrpTiming(cfg string) (version int, advert string) {
+	version = 2
+	for _, l := range strings.Split(cfg, "\n") {
+		fs := strings.Fields(l)
+		if len(fs) < 2 {
+			continue
+		}
+		switch fs[0] {
+		case "vrrp_version":
+			fmt.Sscan(fs[1], &version)
+		case "advert_int":
+			if advert == "" {
+				advert = fs[1]
+			}
+		}
+	}
+	return version, advert
 }

@@ -232,6 +232,37 @@ func TestDetectionBound(t *testing.T) {
 	if got := CrashBound(c, c.VIPList()[0], "lb1"); got != 7519*time.Millisecond {
 		t.Errorf("crash bound at advert_int 2 = %s, want 7.519s", got)
 	}
+	// VRRPv3 at 0.2 s: a backup at priority 100 waits 3 × 0.2 s + 0.122 s.
+	c.VRRP.Version, c.VRRP.AdvertInt = 3, 0.2
+	if got := CrashBound(c, c.VIPList()[0], "lb1"); got != 1022*time.Millisecond {
+		t.Errorf("crash bound at advert_int 0.2 = %s, want 1.022s", got)
+	}
+	if got := MasterDownBound(c); got != 1800*time.Millisecond {
+		t.Errorf("master-down bound at advert_int 0.2 = %s, want 1.8s", got)
+	}
+}
+
+// VRRPv3 renders vrrp_version and the sub-second interval; VRRPv2 renders
+// neither line differently from before.
+func TestKeepalivedVersion3(t *testing.T) {
+	c := seedCluster()
+	c.VRRP.Version, c.VRRP.AdvertInt, c.VRRP.AuthPass = 3, 0.2, ""
+	d, err := Keepalived{}.Desired(Target{Cluster: c, Host: c.Host("haproxy1"), Facts: families["debian"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(fileOf(t, d, "/etc/keepalived/keepalived.conf").Content)
+	for _, want := range []string{"\tvrrp_version 3\n", "\tadvert_int 0.2\n"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("keepalived.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "authentication") {
+		t.Error("VRRPv3 has no authentication block")
+	}
+	if v, a := vrrpTiming(conf); v != 3 || a != "0.2" {
+		t.Errorf("vrrpTiming read %d %q back, want 3 \"0.2\"", v, a)
+	}
 }
 
 func TestReadsCoverBothFamilies(t *testing.T) {

@@ -41,16 +41,17 @@ func (sc Scenario) bound(c *inventory.Cluster, v *inventory.VIP, master string) 
 		return steps.MasterDownBound(c)
 	}
 	if sc.Service == "haproxy" {
-		// keepalived hears of it once systemd declares haproxy stopped,
-		// within the drop-in's TimeoutStopSec at worst.
-		return steps.FaultBound(c, v, master) + steps.HAProxyStopTimeout
+		// keepalived hears of it from the watcher, within one poll of
+		// haproxy's main process exiting (not systemd's ExecStopPost, which
+		// can lag by the drop-in's TimeoutStopSec).
+		return steps.FaultBound(c, v, master) + steps.HAProxyWatchPoll
 	}
 	return steps.FaultBound(c, v, master)
 }
 
 // Scenarios: keepalived stopping (it hands the VIP over first, then stops),
-// haproxy stopped and haproxy killed (systemd's ExecStopPost puts keepalived
-// in FAULT at once, then restarts a killed haproxy by itself: FaultBound).
+// haproxy stopped and haproxy killed (the exit watcher puts keepalived in
+// FAULT at once; systemd restarts a killed haproxy by itself).
 var Scenarios = []Scenario{
 	{ID: "keepalived-stop", Name: "stop keepalived on master", Service: "keepalived", Fail: []string{"stop"}, Handover: true},
 	{ID: "haproxy-stop", Name: "stop haproxy on master", Service: "haproxy", Fail: []string{"stop"}},
@@ -345,7 +346,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	// VIP, the next after it took it), and a make-before-break move overlaps
 	// until the old master hears the new one's advert. A split brain is two
 	// holders for longer than an advert interval plus two samples.
-	overlap := time.Duration(c.VRRP.AdvertInt)*time.Second + 2*holdSample
+	overlap := c.VRRP.Advert() + 2*holdSample
 	otherSplit := false // another VIP held by two lbs for longer than overlap
 	otherSince := map[string]time.Time{}
 	wg.Add(2)

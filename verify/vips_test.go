@@ -125,7 +125,7 @@ func TestScenarioSecondVIP(t *testing.T) {
 		t.Fatalf("second VIP's scenario: %+v", r)
 	}
 	// The bound is the second VIP's own: its best backup is lb1 at 80.
-	if want := 1688*time.Millisecond + steps.HAProxyStopTimeout; r.Bound != want {
+	if want := 1688*time.Millisecond + steps.HAProxyWatchPoll; r.Bound != want {
 		t.Errorf("bound %s, want %s", r.Bound, want)
 	}
 }
