@@ -18,6 +18,11 @@ const maxScale = 200
 // dpkg on 2 cores take tens of minutes.
 const coldTimeout = 60 * time.Minute
 
+// scaleConcurrency is --concurrency for the scale lab's cold applies: its
+// hosts share the machine's cores, and 100 dpkg runs at once made every
+// package step outlive hadeploy's 15-minute command timeout (2026-12-02).
+const scaleConcurrency = 10
+
 // sshWait is how long the scale lab waits for each host's sshd: 3 s a host,
 // at least a minute.
 func sshWait(n int) time.Duration { return max(time.Minute, time.Duration(n)*3*time.Second) }
@@ -133,12 +138,12 @@ func (b *bench) scaleNoops(ctx context.Context, hosts []scaleHost, inv string, s
 func (b *bench) coldApply(ctx context.Context, op, inv string, n int) error {
 	before := b.cacheTraffic()
 	logf("%s of %d hosts", op, n)
-	r, err := b.hadeploy(ctx, coldTimeout, "apply", inv)
+	r, err := b.hadeploy(ctx, coldTimeout, "apply", inv, "--concurrency", fmt.Sprint(scaleConcurrency))
 	if err != nil {
 		return err
 	}
 	row := Row{Tool: toolHadeploy, Op: op, Hosts: r.stats.Hosts, RTMax: r.stats.RTMax, RTMean: r.stats.RTMean,
-		Changes: r.stats.Changes, Exit: r.code, Note: "scale cluster (web hosts + 2 lb), lab hosts booted fresh"}
+		Changes: r.stats.Changes, Exit: r.code, Note: fmt.Sprintf("scale cluster (web hosts + 2 lb), lab hosts booted fresh, --concurrency %d", scaleConcurrency)}
 	if row.Hosts == 0 {
 		row.Hosts = n
 	}

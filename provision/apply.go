@@ -132,7 +132,7 @@ func (r *Runner) packages(ctx context.Context) error {
 			need = append(need, c)
 		}
 	}
-	return r.parallel(ctx, need, func(ctx context.Context, c *hostConn) error {
+	return r.parallelN(ctx, r.PackageConcurrency, need, func(ctx context.Context, c *hostConn) error {
 		t0 := time.Now()
 		r.touch(c)
 		res, err := r.exec(ctx, c, PackagesScript(r.runID(), r.Meta, c.snap.Facts.PkgMgr, c.plan.Packages))

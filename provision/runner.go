@@ -32,6 +32,9 @@ type Runner struct {
 	// Meta identifies the operator in locks and history: who, from where, what.
 	Meta             string
 	StaleLockMinutes int
+	// PackageConcurrency caps how many hosts install packages at once
+	// (0: all): the one heavy job done on every host together.
+	PackageConcurrency int
 	// LockWait is how long to wait for a lock held by someone else before
 	// giving up (0: fail at once).
 	LockWait time.Duration
@@ -137,7 +140,15 @@ func (r *Runner) exec(ctx context.Context, c *hostConn, s *shell.Script) (transp
 }
 
 func (r *Runner) parallel(ctx context.Context, cs []*hostConn, f func(ctx context.Context, c *hostConn) error) error {
+	return r.parallelN(ctx, 0, cs, f)
+}
+
+// parallelN is parallel with at most n hosts at a time (0: no cap).
+func (r *Runner) parallelN(ctx context.Context, n int, cs []*hostConn, f func(ctx context.Context, c *hostConn) error) error {
 	var g errgroup.Group
+	if n > 0 {
+		g.SetLimit(n)
+	}
 	errs := make([]error, len(cs))
 	for i, c := range cs {
 		g.Go(func() error { errs[i] = f(ctx, c); return nil })

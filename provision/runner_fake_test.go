@@ -572,3 +572,42 @@ func TestApplyRefusesUnknownOS(t *testing.T) {
 		}
 	}
 }
+
+// holdingTransport counts the package programs running at once, holding
+// each for a moment so uncapped ones overlap.
+type holdingTransport struct {
+	transport.Transport
+	running, most *atomic.Int32
+}
+
+func (t holdingTransport) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.Result, error) {
+	b, _ := io.ReadAll(stdin)
+	if strings.Contains(string(b), "apt-get -q update") {
+		n := t.running.Add(1)
+		for m := t.most.Load(); n > m && !t.most.CompareAndSwap(m, n); m = t.most.Load() {
+		}
+		time.Sleep(100 * time.Millisecond)
+		defer t.running.Add(-1)
+	}
+	return t.Transport.Run(ctx, cmd, strings.NewReader(string(b)))
+}
+
+// --concurrency caps how many hosts install packages at once.
+func TestPackageConcurrencyCap(t *testing.T) {
+	for _, limit := range []int{1, 2} {
+		fc := newCluster(t)
+		fc.giveVIP("lb1")
+		var running, most atomic.Int32
+		r := fc.runner("R1")
+		r.PackageConcurrency = limit
+		r.Dial = func(ctx context.Context, h *inventory.Host) (transport.Transport, error) {
+			return holdingTransport{fc.hosts[h.Name].Transport(), &running, &most}, nil
+		}
+		if _, err := r.Apply(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := most.Load(); got > int32(limit) || got == 0 {
+			t.Errorf("--concurrency %d: %d hosts installed packages at once", limit, got)
+		}
+	}
+}

@@ -39,7 +39,10 @@ func PackagesScript(runID, meta, pkgMgr string, pkgs []string) *shell.Script {
 	switch pkgMgr {
 	case "apt":
 		s.Raw(`export DEBIAN_FRONTEND=noninteractive`)
-		s.Raw(`out=$( { apt-get -q update && apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install ` + args + `; } 2>&1 ) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
+		// A package run cut off mid-dpkg (a timeout, a lost connection)
+		// leaves "dpkg was interrupted": finish it first, or no later run
+		// could install anything.
+		s.Raw(`out=$( { dpkg --configure -a && apt-get -q update && apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install ` + args + `; } 2>&1 ) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
 	default:
 		s.Raw(`out=$(` + shell.Quote(pkgMgr) + ` -y install ` + args + ` 2>&1) || { echo "==fail packages"; printf '%s\n' "$out" | tail -n 20; exit 1; }`)
 	}

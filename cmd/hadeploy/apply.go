@@ -85,6 +85,7 @@ func lockWaitFlag(cmd *cobra.Command) *time.Duration {
 func newApplyCmd(g *globals) *cobra.Command {
 	var diff bool
 	var drainTimeout time.Duration
+	var concurrency int
 	var lockWait *time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply INVENTORY",
@@ -114,6 +115,7 @@ before anything changes (exit 1).`,
 			s.ui = uiWithDiffs(s, diff)
 			s.runner.LockWait = *lockWait
 			s.runner.DrainTimeout = drainTimeout
+			s.runner.PackageConcurrency = concurrency
 			_, err = s.runner.Apply(cmd.Context())
 			if err != nil && s.logPath != "" {
 				s.ui.Print("debug log: " + s.logPath + "\n")
@@ -123,6 +125,7 @@ before anything changes (exit 1).`,
 	}
 	cmd.Flags().BoolVar(&diff, "diff", false, "print the diff of every file changed")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", steps.DefaultDrainTimeout, "how long a drained web host's sessions may take to end; past it the run stops and rolls back")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "install packages on at most `N` hosts at once (0: all at once); for many hosts that share a mirror, or the cores of one machine")
 	lockWait = lockWaitFlag(cmd)
 	return cmd
 }
