@@ -34,13 +34,14 @@ const HAProxyStopTimeout = 2 * time.Second
 // HAProxyDropIn makes systemd tell keepalived at once when haproxy stops.
 const HAProxyDropIn = "/etc/systemd/system/haproxy.service.d/10-hadeploy.conf"
 
-// The watcher: a transient unit, started by HAProxyWatchScript, that waits
-// for haproxy's main process and writes HAProxyDownFile the moment it exits
-// (tail --pid, polled every HAProxyWatchPoll): keepalived learns of a killed
-// haproxy without waiting for systemd's ExecStopPost.
+// The watcher: a transient unit per haproxy main process (HAProxyWatchUnit-
+// PID.service), started by HAProxyWatchScript, that waits for that process
+// and writes HAProxyDownFile the moment it exits (tail --pid, polled every
+// HAProxyWatchPoll): keepalived learns of a killed haproxy without waiting
+// for systemd's ExecStopPost.
 const (
 	HAProxyWatchScript = "/usr/local/libexec/hadeploy/haproxy-watch"
-	HAProxyWatchUnit   = "hadeploy-haproxy-watch.service"
+	HAProxyWatchUnit   = "hadeploy-haproxy-watch"
 	HAProxyWatchPoll   = 100 * time.Millisecond
 )
 
@@ -235,9 +236,9 @@ func TLSSummary(t *inventory.TLS) string {
 // Checks: the watcher waits on haproxy's running main process, or a killed
 // haproxy would reach keepalived only through systemd's slower ExecStopPost.
 func (HAProxy) Checks(Target) []Check {
-	unit := shell.Quote(HAProxyWatchUnit)
-	return []Check{{Name: "haproxy exit watcher", Expected: HAProxyWatchUnit + " waits on haproxy's main process",
+	unit := shell.Quote(HAProxyWatchUnit) + "-$p.service"
+	return []Check{{Name: "haproxy exit watcher", Expected: HAProxyWatchUnit + "-PID.service waits on haproxy's main process",
 		Command: "p=$(systemctl show -p MainPID --value haproxy.service); if [ \"${p:-0}\" != 0 ] && systemctl is-active -q " + unit +
-			" && pgrep -f -- \"tail --pid=$p \" >/dev/null; then echo \"watching $p\"; else echo \"not watching haproxy (main pid ${p:-none}, $(systemctl is-active " + unit + "))\"; fi",
+			" && pgrep -f -- \"tail --pid=$p \" >/dev/null; then echo \"watching $p\"; else echo \"not watching haproxy (main pid ${p:-none}, watcher $(systemctl is-active " + unit + "))\"; fi",
 		Judge: func(out string) bool { return strings.HasPrefix(out, "watching ") }}}
 }
