@@ -21,17 +21,17 @@ func names(hs []*inventory.Host) (out []string) {
 
 // fleet is a fake view of the hosts for the playbook.
 type fleet struct {
-	hosts    []*inventory.Host
-	holder   string
-	haproxy  map[string]bool
+	hosts   []*inventory.Host
+	holder  string
+	haproxy map[string]bool
 	// keepalived lists the lbs whose keepalived runs.
 	keepalived map[string]bool
-	changing map[string]bool   // "host/step"
-	files    map[string]string // "host:path" → content
+	changing   map[string]bool   // "host/step"
+	files      map[string]string // "host:path" → content
 }
 
-func (f fleet) Connected() []*inventory.Host  { return f.hosts }
-func (f fleet) Facts(string) facts.Facts      { return facts.Facts{Family: facts.FamilyDebian} }
+func (f fleet) Connected() []*inventory.Host { return f.hosts }
+func (f fleet) Facts(string) facts.Facts     { return facts.Facts{Family: facts.FamilyDebian} }
 func (f fleet) Active(h, u string) bool {
 	return (u == "haproxy" && f.haproxy[h]) || (u == "keepalived" && f.keepalived[h])
 }
