@@ -26,7 +26,7 @@ type cluster struct {
 	events []events.Event
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	c, err := inventory.Load("../e2e/lab-cluster.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -522,7 +522,7 @@ func TestDrainingADownServerPassesAtOnce(t *testing.T) {
 
 // appliedCluster is the fake lab after a first, successful apply, lb1
 // holding the VIP.
-func appliedCluster(t *testing.T) *cluster {
+func appliedCluster(t testing.TB) *cluster {
 	t.Helper()
 	fc := newCluster(t)
 	fc.giveVIP("lb1")
