@@ -64,12 +64,18 @@ func LBContract(lb *inventory.Host, f Fleet) (Contract, bool) {
 
 // lbConfig is lb's haproxy.cfg as the run read it (false: none there).
 func lbConfig(lb *inventory.Host, f Fleet) (string, bool) {
-	d, err := distroFor(f.Facts(lb.Name))
+	return distroFile(lb, f, func(d *distro) string { return d.HAProxyCfg })
+}
+
+// distroFile is the file at the path of h's distro that which picks, as the
+// run read it (false: none there, or h's distro is unknown).
+func distroFile(h *inventory.Host, f Fleet, which func(*distro) string) (string, bool) {
+	d, err := distroFor(f.Facts(h.Name))
 	if err != nil {
 		return "", false
 	}
-	cfg, ok := f.Content(lb.Name, d.HAProxyCfg)
-	return string(cfg), ok
+	b, ok := f.Content(h.Name, which(d))
+	return string(b), ok
 }
 
 // allKnow reports whether the current haproxy configuration of every lb in

@@ -328,12 +328,8 @@ func VRRPTimingChanges(c *inventory.Cluster, lbs []*inventory.Host, f Fleet) boo
 			continue
 		}
 		running++
-		d, err := distroFor(f.Facts(lb.Name))
-		if err != nil {
-			continue
-		}
-		if cfg, ok := f.Content(lb.Name, d.KeepalivedCfg); ok {
-			v, a := vrrpTiming(string(cfg))
+		if cfg, ok := distroFile(lb, f, func(d *distro) string { return d.KeepalivedCfg }); ok {
+			v, a := vrrpTiming(cfg)
 			differs = differs || v != c.VRRP.Version || a != c.VRRP.AdvertText()
 		}
 	}
