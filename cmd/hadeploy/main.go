@@ -67,7 +67,18 @@ func init() {
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go onSignals(cancel)
+	// Notify before anything can prompt or connect: registered inside the
+	// goroutine, a SIGINT that came before it ran killed the process outright
+	// (a CI run caught it while the sudo prompt was up).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// ReadPassword turns echo off: a forced exit must not leave it so. The
+	// state is read here, before any prompt can have changed it.
+	var restore func()
+	if st, err := term.GetState(int(os.Stdin.Fd())); err == nil {
+		restore = func() { term.Restore(int(os.Stdin.Fd()), st) }
+	}
+	go onSignals(sigs, cancel, restore)
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
 	if err != nil && interrupted.Load() {
@@ -82,14 +93,7 @@ var interrupted atomic.Bool
 // onSignals turns the first SIGINT or SIGTERM into cancelling the command's
 // context: every stage stops within a second (an apply then rolls back what
 // it changed, which cannot be cut short). A second one exits at once.
-func onSignals(cancel context.CancelFunc) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	// ReadPassword turns echo off: a forced exit must not leave it so.
-	var restore func()
-	if st, err := term.GetState(int(os.Stdin.Fd())); err == nil {
-		restore = func() { term.Restore(int(os.Stdin.Fd()), st) }
-	}
+func onSignals(sigs <-chan os.Signal, cancel context.CancelFunc, restore func()) {
 	s := <-sigs
 	interrupted.Store(true)
 	fmt.Fprintf(os.Stderr, "\nhadeploy: interrupted (%s): stopping; an apply rolls back what it changed. Interrupt again to exit at once.\n", s)
