@@ -347,8 +347,7 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 	// until the old master hears the new one's advert. A split brain is two
 	// holders for longer than an advert interval plus two samples.
 	overlap := c.VRRP.Advert() + 2*holdSample
-	otherSplit := false // another VIP held by two lbs for longer than overlap
-	otherSince := map[string]time.Time{}
+	others := map[string][]sample{} // the other VIPs' holders, sampled alongside
 	wg.Add(2)
 	go func() { // client: ~rate requests per second, at most rate*maxDur requests
 		defer wg.Done()
@@ -379,15 +378,9 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 				now := time.Now()
 				mu.Lock()
 				holds = append(holds, sample{at: now, holders: all[vip.Addr()]})
-				for addr, h := range all {
-					switch since, ok := otherSince[addr]; {
-					case addr == vip.Addr():
-					case len(h) < 2:
-						delete(otherSince, addr)
-					case !ok:
-						otherSince[addr] = now
-					case now.Sub(since) > overlap:
-						otherSplit = true
+				for _, o := range c.VIPList() {
+					if o.Addr() != vip.Addr() {
+						others[o.Addr()] = append(others[o.Addr()], sample{at: now, holders: all[o.Addr()]})
 					}
 				}
 				mu.Unlock()
@@ -546,6 +539,10 @@ func (f *Failover) scenario(ctx context.Context, sc Scenario, vip *inventory.VIP
 				sc.Fault == FaultFreeze && !s.at.Before(t0) && (!back || s.at.Before(t1.Add(res.FailBack)))
 			unexpected = unexpected || !expected
 		}
+	}
+	otherSplit := false // another VIP held by two lbs for longer than overlap
+	for _, o := range others {
+		otherSplit = otherSplit || len(splitRuns(o, overlap)) > 0
 	}
 	res.Timeline = timeline(c, begin, t0, t1, end, reqs, holds)
 	partition := sc.Fault == FaultPartition

@@ -247,3 +247,33 @@ func TestHandoverOverlapIsNoSplitBrain(t *testing.T) {
 		}
 	}
 }
+
+// Two holders for up to the overlap are a handover; longer, or a run still
+// open when sampling ends, is a split brain. A sample with no holder ends a run.
+func TestSplitRuns(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(ms int, holders ...string) sample {
+		return sample{at: t0.Add(time.Duration(ms) * time.Millisecond), holders: holders}
+	}
+	overlap := time.Second
+	for _, tc := range []struct {
+		name  string
+		holds []sample
+		runs  int
+	}{
+		{"one holder throughout", []sample{at(0, "lb1"), at(200, "lb1"), at(400, "lb2")}, 0},
+		{"a handover", []sample{at(0, "lb1"), at(200, "lb1", "lb2"), at(400, "lb1", "lb2"), at(600, "lb2")}, 0},
+		{"longer than the overlap", []sample{at(0, "lb1", "lb2"), at(600, "lb1", "lb2"), at(1200, "lb1", "lb2"), at(1400, "lb2")}, 1},
+		{"open at the end", []sample{at(0, "lb1"), at(200, "lb1", "lb2"), at(1300, "lb1", "lb2")}, 1},
+		{"no holder ends a run", []sample{at(0, "lb1", "lb2"), at(600, "lb1", "lb2"), at(800), at(1200, "lb1", "lb2"), at(1600, "lb1", "lb2")}, 0},
+		{"two runs", []sample{at(0, "a", "b"), at(1100, "a", "b"), at(1300, "a"), at(1500, "a", "b"), at(2600, "a", "b")}, 2},
+	} {
+		if got := len(splitRuns(tc.holds, overlap)); got != tc.runs {
+			t.Errorf("%s: %d split runs, want %d", tc.name, got, tc.runs)
+		}
+	}
+	// -1 tolerates nothing: every sample with two holders is a run.
+	if got := len(splitRuns([]sample{at(0, "a", "b"), at(200, "a")}, -1)); got != 1 {
+		t.Errorf("overlap -1: %d runs, want 1", got)
+	}
+}
