@@ -76,6 +76,13 @@ not json
 	if !s.Found || s.RTMax != 5 || s.RTMean != 4 || s.PkgMS != 7000 || s.Changes != 5 || s.Hosts != 2 {
 		t.Errorf("stats = %+v", s)
 	}
+	// Hosts installing in turns (--concurrency 1): the phase is their span.
+	turns := `{"time":"2026-12-02T10:00:04Z","type":"step_result","host":"web1","step":"packages","duration_ms":4000}
+{"time":"2026-12-02T10:00:09Z","type":"step_result","host":"web2","step":"packages","duration_ms":5000}
+`
+	if s := statsOf(parseEvents(turns)); s.PkgMS != 9000 {
+		t.Errorf("packages in turns: %d ms, want 9000", s.PkgMS)
+	}
 	if s := statsOf([]events.Event{{Type: "info"}}); s.Found {
 		t.Error("summary found in none")
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hadeploy/hadeploy/events"
 )
@@ -31,7 +32,7 @@ func parseEvents(stdout string) []events.Event {
 type runStats struct {
 	RTMax   int64
 	RTMean  float64
-	PkgMS   int64 // longest packages step (hosts install in parallel)
+	PkgMS   int64 // the package phase: first start to last end over the hosts
 	Changes int
 	Hosts   int
 	Found   bool // a summary was found
@@ -39,10 +40,27 @@ type runStats struct {
 
 func statsOf(evs []events.Event) runStats {
 	var s runStats
+	// The package phase's span, from the first host's start to the last
+	// host's end: with --concurrency hosts install in turns, and the longest
+	// single step is only one of them.
+	var first, last time.Time
 	for _, e := range evs {
-		if e.Type == events.EvStep && e.Step == "packages" && e.DurationMS > s.PkgMS {
-			s.PkgMS = e.DurationMS
+		if e.Type != events.EvStep || e.Step != "packages" {
+			continue
 		}
+		s.PkgMS = max(s.PkgMS, e.DurationMS)
+		if e.Time.IsZero() {
+			continue
+		}
+		if start := e.Time.Add(-time.Duration(e.DurationMS) * time.Millisecond); first.IsZero() || start.Before(first) {
+			first = start
+		}
+		if e.Time.After(last) {
+			last = e.Time
+		}
+	}
+	if span := last.Sub(first).Milliseconds(); !first.IsZero() && span > s.PkgMS {
+		s.PkgMS = span
 	}
 	for i := len(evs) - 1; i >= 0; i-- {
 		sum := evs[i].Summary
