@@ -139,8 +139,10 @@ func ReleaseScript(runID, status string, keep int, touched bool, lockInfo string
 		s.Line(`[ -d %s ] && echo %s > %s/status`, r, status, r)
 	}
 	if keep > 0 {
-		s.Line(`if [ -d %s ]; then ls -1 %s | sort -r | tail -n +%s | while read -r d; do st=$(cat %s/"$d"/status 2>/dev/null); [ "$st" = running ] || rm -rf %s/"$d"; done; fi`,
-			RunsRoot, RunsRoot, strconv.Itoa(keep+1), RunsRoot, RunsRoot)
+		// Count the runs, then remove the oldest beyond keep (unless still
+		// running): builtins only, so a no-op release forks nothing for it.
+		s.Line(`if [ -d %s ]; then n=0; for d in %s/*/; do [ -d "$d" ] && n=$((n+1)); done; for d in %s/*/; do [ "$n" -gt %s ] || break; n=$((n-1)); st=; { read -r st < "${d}status"; } 2>/dev/null; [ "$st" = running ] || rm -rf "$d"; done; fi`,
+			RunsRoot, RunsRoot, RunsRoot, strconv.Itoa(keep))
 	}
 	unlock(s, lockInfo)
 	return s
@@ -159,7 +161,7 @@ func UnlockScript(lockInfo string) *shell.Script {
 // took must never remove a lock another run holds (while ours stands no one
 // else can create it, so the check and the removal cannot be split).
 func unlock(s *shell.Script, lockInfo string) {
-	s.Line(`if [ "$(cat %s/info 2>/dev/null)" = %s ]; then rm -rf %s; fi`, LockDir, lockInfo, LockDir)
+	s.Line(`li=; { IFS= read -r li < %s/info; } 2>/dev/null; if [ "$li" = %s ]; then rm -rf %s; fi`, LockDir, lockInfo, LockDir)
 }
 
 // restoreCmd puts a backup back over path atomically (copy beside, rename).

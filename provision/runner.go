@@ -53,7 +53,7 @@ type Runner struct {
 	stages []*stageRun
 
 	red   *Redactor
-	reads *steps.Reads // what every snapshot reads, derived once from the steps
+	reads map[string]*steps.Reads // per host: what its snapshot reads, derived once from its steps
 	conns []*hostConn
 	// lockInfo is what this run wrote into the locks it took; releasing
 	// compares against it.
@@ -169,15 +169,25 @@ func (r *Runner) snapshot(ctx context.Context, cs []*hostConn, lock bool) error 
 		stale = 60
 	}
 	if r.reads == nil {
-		rd, err := steps.ReadsFor(r.Cluster, r.Hosts, r.playbook().StepsFor)
-		if err != nil {
-			return err
-		}
-		r.reads = &rd
+		r.reads = map[string]*steps.Reads{}
 	}
-	script := SnapshotScript(r.reads.Paths, r.reads.Packages, r.reads.Services, lockInfo, stale)
+	// Each host reads only what its own steps manage (a web host no
+	// haproxy.cfg): half the probes on a web host, and no unit it never runs.
+	scripts := map[string]*shell.Script{}
+	for _, c := range cs {
+		rd := r.reads[c.h.Name]
+		if rd == nil {
+			x, err := steps.ReadsFor(r.Cluster, []*inventory.Host{c.h}, r.playbook().StepsFor)
+			if err != nil {
+				return err
+			}
+			rd = &x
+			r.reads[c.h.Name] = rd
+		}
+		scripts[c.h.Name] = SnapshotScript(rd.Paths, rd.Packages, rd.Services, lockInfo, stale)
+	}
 	return r.parallel(ctx, cs, func(ctx context.Context, c *hostConn) error {
-		res, err := r.exec(ctx, c, script)
+		res, err := r.exec(ctx, c, scripts[c.h.Name])
 		if err == nil && res.ExitCode != 0 {
 			err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 		}

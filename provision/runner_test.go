@@ -36,10 +36,12 @@ ID=debian
 VERSION_ID="12"
 ==endos
 ==hostname lb1
-==file 644 root:root /etc/haproxy/haproxy.cfg
+==mode 644 root:root /etc/haproxy/haproxy.cfg
+==mode 600 root:root /etc/empty
+==file /etc/haproxy/haproxy.cfg
 Z2xvYmFsCg==
 ==nofile /etc/keepalived/keepalived.conf
-==file 600 root:root /etc/empty
+==file /etc/empty
 ` + "\n" + `==pkg haproxy install ok installed
 ==pkg keepalived deinstall ok config-files
 ==unit Id=haproxy.service
@@ -121,11 +123,14 @@ func labCluster(t *testing.T) *inventory.Cluster {
 // package installs and a step's apply script.
 func TestPlanAndScripts(t *testing.T) {
 	c := labCluster(t)
-	rd, err := steps.ReadsFor(c, c.Hosts, playbooks.StepsFor)
-	if err != nil {
-		t.Fatal(err)
+	// Each host reads what its own steps manage, for every family.
+	for _, hn := range []string{"lb1", "web1"} {
+		rd, err := steps.ReadsFor(c, []*inventory.Host{c.Host(hn)}, playbooks.StepsFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "snapshot-"+hn+".sh", SnapshotScript(rd.Paths, rd.Packages, rd.Services, "run R by root@here", 60).String())
 	}
-	golden(t, "snapshot.sh", SnapshotScript(rd.Paths, rd.Packages, rd.Services, "run R by root@here", 60).String())
 	golden(t, "packages-apt.sh", PackagesScript("R1", "root@here cmd=apply", "apt", []string{"haproxy", "keepalived"}).String())
 	golden(t, "packages-dnf.sh", PackagesScript("R1", "root@here cmd=apply", "dnf", []string{"httpd", "chrony"}).String())
 	for _, fam := range []string{"debian", "rhel"} {

@@ -66,9 +66,15 @@ type Snapshot struct {
 func SnapshotScript(paths, packages, services []string, lockInfo string, staleMinutes int) *shell.Script {
 	s := &shell.Script{}
 	s.Raw(`echo "==os"; cat /etc/os-release 2>/dev/null; echo "==endos"`)
-	s.Raw(`printf '==hostname %s\n' "$(cat /etc/hostname 2>/dev/null)"`)
-	for _, p := range paths {
-		s.Line(`if [ -f %s ]; then printf '==file %%s %%s\n' "$(stat -c '%%a %%U:%%G' %s)" %s; base64 -w0 %s; echo; else printf '==nofile %%s\n' %s; fi`, p, p, p, p, p)
+	// Shell builtins where they do (read, test, printf): every process a
+	// snapshot forks costs each host a millisecond or more, on every command.
+	s.Raw(`hn=; { read -r hn < /etc/hostname; } 2>/dev/null; printf '==hostname %s\n' "$hn"`)
+	if len(paths) > 0 {
+		// One stat for every mode and owner, then one base64 per file: a
+		// process per file instead of three (a no-op apply is mostly these).
+		ps := strings.Join(quoteAll(paths), " ")
+		s.Raw(`stat -c '==mode %a %U:%G %n' ` + ps + ` 2>/dev/null`)
+		s.Raw(`for p in ` + ps + `; do if [ -f "$p" ]; then printf '==file %s\n' "$p"; base64 -w0 "$p"; echo; else printf '==nofile %s\n' "$p"; fi; done`)
 	}
 	// One dpkg-query (or rpm) and one systemctl for all packages and units.
 	pk := strings.Join(quoteAll(packages), " ")
@@ -78,9 +84,9 @@ func SnapshotScript(paths, packages, services []string, lockInfo string, staleMi
 	}
 	s.Raw(addrsCmd)
 	s.Raw(facts.HAProxyVVCmd)
-	s.Line(`for d in %s/*/; do [ -f "$d/status" ] || continue; printf '==run %%s %%s %%s\n' "$(basename "$d")" "$(cat "$d/status")" "$(head -c 300 "$d/meta" 2>/dev/null | tr '\n' ' ')"; done`, RunsRoot)
+	s.Line(`for d in %s/*/; do [ -f "${d}status" ] || continue; st=; m=; { read -r st < "${d}status"; } 2>/dev/null; { read -r m < "${d}meta"; } 2>/dev/null; d=${d%%/}; printf '==run %%s %%s %%.300s\n' "${d##*/}" "$st" "$m"; done`, RunsRoot)
 	if lockInfo != "" {
-		s.Line(`mkdir -p %s`, StateRoot)
+		s.Line(`[ -d %s ] || mkdir -p %s`, StateRoot, StateRoot)
 		breakLock(s, `[ -n "$(find `+shell.Quote(LockDir)+` -maxdepth 0 -mmin +`+strconv.Itoa(staleMinutes)+` 2>/dev/null)" ]`,
 			`echo "==lockexpired $(cat `+shell.Quote(LockDir+"/info")+` 2>/dev/null)"`)
 		s.Line(`if mkdir %s 2>/dev/null; then printf '%%s\n' %s > %s/info; echo "==lock taken"; else printf '==lock held %%s\n' "$(cat %s/info 2>/dev/null)"; fi`, LockDir, lockInfo, LockDir, LockDir)
@@ -103,7 +109,7 @@ const lockBreaker = LockDir + ".break"
 func breakLock(s *shell.Script, cond, then string) {
 	// A breaker killed between its mkdir and rmdir (microseconds) must not
 	// block breaking forever.
-	s.Line(`if [ -n "$(find %s -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir %s 2>/dev/null; fi`, lockBreaker, lockBreaker)
+	s.Line(`if [ -d %s ] && [ -n "$(find %s -maxdepth 0 -mmin +1 2>/dev/null)" ]; then rmdir %s 2>/dev/null; fi`, lockBreaker, lockBreaker, lockBreaker)
 	s.Raw(`if [ -d ` + shell.Quote(LockDir) + ` ] && mkdir ` + shell.Quote(lockBreaker) + ` 2>/dev/null; then if ` + cond + `; then ` + then + `; rm -rf ` + shell.Quote(LockDir) + `; fi; rmdir ` + shell.Quote(lockBreaker) + `; fi`)
 }
 
@@ -123,6 +129,7 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 	var osr bytes.Buffer
 	inOS := false
 	block := map[string]string{}
+	modes := map[string]FileState{} // "==mode" lines come before the files
 	flush := func() {
 		if id := strings.TrimSuffix(block["Id"], ".service"); id != "" {
 			sn.Services[id] = ServiceState{Active: block["ActiveState"], Enabled: block["UnitFileState"]}
@@ -145,17 +152,26 @@ func ParseSnapshot(out []byte) (*Snapshot, error) {
 			inOS = true
 		case "==hostname":
 			sn.Facts.Hostname = rest
-		case "==file":
+		case "==mode":
 			f := strings.SplitN(rest, " ", 3)
-			if len(f) != 3 || !sc.Scan() {
+			if len(f) != 3 {
+				return nil, fmt.Errorf("snapshot: malformed mode record %q", line)
+			}
+			m, _ := strconv.ParseUint(f[0], 8, 32)
+			modes[f[2]] = FileState{Mode: uint32(m), Owner: f[1]}
+		case "==file":
+			if rest == "" || !sc.Scan() {
 				return nil, fmt.Errorf("snapshot: malformed file record %q", line)
 			}
 			data, err := base64.StdEncoding.DecodeString(sc.Text())
 			if err != nil {
-				return nil, fmt.Errorf("snapshot: %s: %w", f[2], err)
+				return nil, fmt.Errorf("snapshot: %s: %w", rest, err)
 			}
-			mode, _ := strconv.ParseUint(f[0], 8, 32)
-			sn.Files[f[2]] = FileState{Exists: true, Content: data, Mode: uint32(mode), Owner: f[1]}
+			m, ok := modes[rest]
+			if !ok {
+				return nil, fmt.Errorf("snapshot: %s: no mode and owner read (created while it was read? run again)", rest)
+			}
+			sn.Files[rest] = FileState{Exists: true, Content: data, Mode: m.Mode, Owner: m.Owner}
 		case "==nofile":
 			sn.Files[rest] = FileState{}
 		case "==pkg":

@@ -122,21 +122,27 @@ func (r *Runner) reread(ctx context.Context) error {
 // read would look absent, so the plan would show it new and rewrite it. It
 // reports whether that added anything, so the hosts must be read again.
 func (r *Runner) readStages(stages []playbooks.Stage) (bool, error) {
-	seen := map[string]bool{}
-	for _, p := range r.reads.Paths {
-		seen[p] = true
-	}
 	added := false
-	for _, st := range stages {
-		rd, err := steps.ReadsFor(st.Cluster, r.Hosts, r.playbook().StepsFor)
-		if err != nil {
-			return false, err
+	for _, h := range r.Hosts {
+		own := r.reads[h.Name]
+		if own == nil {
+			continue // not connected
 		}
-		for _, p := range rd.Paths {
-			if !seen[p] {
-				seen[p] = true
-				added = true
-				r.reads.Paths = append(r.reads.Paths, p)
+		seen := map[string]bool{}
+		for _, p := range own.Paths {
+			seen[p] = true
+		}
+		for _, st := range stages {
+			rd, err := steps.ReadsFor(st.Cluster, []*inventory.Host{h}, r.playbook().StepsFor)
+			if err != nil {
+				return false, err
+			}
+			for _, p := range rd.Paths {
+				if !seen[p] {
+					seen[p] = true
+					added = true
+					own.Paths = append(own.Paths, p)
+				}
 			}
 		}
 	}

@@ -332,7 +332,7 @@ func (t *conn) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.
 
 var (
 	lockInfo = regexp.MustCompile(`printf '%s\\n' ('[^\n]*?'|\S+) > /var/lib/hadeploy/lock/info`)
-	ownLock  = regexp.MustCompile(`if \[ "\$\(cat /var/lib/hadeploy/lock/info 2>/dev/null\)" = ('[^\n]*?'|\S+) \]; then (?::; )?rm -rf`)
+	ownLock  = regexp.MustCompile(`(?:if \[ "\$\(cat /var/lib/hadeploy/lock/info 2>/dev/null\)"|li=; \{ IFS= read -r li < /var/lib/hadeploy/lock/info; \} 2>/dev/null; if \[ "\$li") = ('[^\n]*?'|\S+) \]; then (?::; )?rm -rf`)
 )
 
 // unquote undoes shell.Quote: a bare word, or '…' pieces joined by "'".
@@ -399,15 +399,23 @@ func ok(out string) transport.Result { return transport.Result{Stdout: []byte(ou
 func (h *Host) snapshot(s string) transport.Result {
 	var b strings.Builder
 	b.WriteString("==os\n" + h.OSRelease + "==endos\n==hostname " + h.HostName + "\n")
-	for _, m := range regexp.MustCompile(`(?m)^if \[ -f (\S+) \]; then printf '==file`).FindAllStringSubmatch(s, -1) {
-		if c, ok := h.Files[m[1]]; ok {
-			mode := "644"
-			if md, ok := h.Modes[m[1]]; ok {
-				mode = md
+	if m := regexp.MustCompile(`(?m)^for p in ([^;]*); do if \[ -f "\$p" \]`).FindStringSubmatch(s); m != nil {
+		paths := strings.Fields(m[1]) // hadeploy's paths need no quoting
+		for _, p := range paths {
+			if _, ok := h.Files[p]; ok {
+				mode := "644"
+				if md, ok := h.Modes[p]; ok {
+					mode = md
+				}
+				fmt.Fprintf(&b, "==mode %s root:root %s\n", mode, p)
 			}
-			fmt.Fprintf(&b, "==file %s root:root %s\n%s\n", mode, m[1], base64.StdEncoding.EncodeToString([]byte(c)))
-		} else {
-			fmt.Fprintf(&b, "==nofile %s\n", m[1])
+		}
+		for _, p := range paths {
+			if c, ok := h.Files[p]; ok {
+				fmt.Fprintf(&b, "==file %s\n%s\n", p, base64.StdEncoding.EncodeToString([]byte(c)))
+			} else {
+				fmt.Fprintf(&b, "==nofile %s\n", p)
+			}
 		}
 	}
 	if m := regexp.MustCompile(`dpkg-query -W -f='[^']*' ([^&|]*?) 2>`).FindStringSubmatch(s); m != nil {
