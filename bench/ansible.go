@@ -110,10 +110,12 @@ func (b *bench) ansiblePhase(ctx context.Context, tool string) error {
 	b.add(row)
 	row = Row{Tool: tool, Op: "no-op playbook"}
 	for i := 1; i <= b.reps; i++ {
+		lc := startLabCPU()
 		took, cpu, out, err := run(i, "noop.log")
 		if err != nil {
 			return err
 		}
+		row.LabCPUMS = append(row.LabCPUMS, lc.stop())
 		ch, tasks, hosts := recapRow(out)
 		row.addRun(took, cpu)
 		row.Hosts, row.TasksHost, row.Changes = hosts, tasks, row.Changes+ch

@@ -173,3 +173,18 @@ func TestInotifyFits(t *testing.T) {
 		t.Error("inotify arithmetic")
 	}
 }
+
+func TestCPUStatUsec(t *testing.T) {
+	n, ok := cpuStatUsec("usage_usec 32265626\nuser_usec 16973967\nsystem_usec 15291659\n")
+	if !ok || n != 32265626 {
+		t.Errorf("usage_usec = %d, %v", n, ok)
+	}
+	if _, ok := cpuStatUsec("user_usec 1\n"); ok {
+		t.Error("found usage_usec where there is none")
+	}
+	r := Row{Hosts: 4, LabCPUMS: []float64{400, 420, 900}}
+	r.finish()
+	if r.LabCPUPerHost != 105 {
+		t.Errorf("lab CPU per host = %v, want the median 420 / 4", r.LabCPUPerHost)
+	}
+}

@@ -77,10 +77,18 @@ func (b *bench) measure(ctx context.Context, op string, reps, wantCode int, args
 
 func (b *bench) measureT(ctx context.Context, timeout time.Duration, op string, reps, wantCode int, args ...string) (*Row, error) {
 	row := Row{Tool: toolHadeploy, Op: op}
+	noop := strings.HasPrefix(op, "no-op")
 	for i := 0; i < reps; i++ {
+		var lc *labCPUMeter
+		if noop {
+			lc = startLabCPU()
+		}
 		r, err := b.hadeploy(ctx, timeout, args...)
 		if err != nil {
 			return nil, err
+		}
+		if lc != nil {
+			row.LabCPUMS = append(row.LabCPUMS, lc.stop())
 		}
 		if r.code != wantCode {
 			return nil, fmt.Errorf("hadeploy %s: exit %d, want %d\n%s\n%s", strings.Join(args, " "), r.code, wantCode, tailStr(r.stdout), tailStr(r.stderr))

@@ -31,6 +31,10 @@ type Row struct {
 	CPUMedian  float64   `json:"cpu_median_ms,omitempty"`
 	CPUPerHost float64   `json:"cpu_ms_per_host,omitempty"` // CPUMedian / Hosts
 	MaxRSSMB   float64   `json:"max_rss_mb,omitempty"`      // largest over the repetitions
+	// The lab hosts' CPU for a no-op (sshd, shells, the programs run; idle
+	// subtracted), one per repetition, and its median per host in the run.
+	LabCPUMS      []float64 `json:"lab_hosts_cpu_ms,omitempty"`
+	LabCPUPerHost float64   `json:"lab_hosts_cpu_ms_per_host,omitempty"`
 	MirrorMB   float64   `json:"apt_cache_mirror_mb,omitempty"`
 	ServedMB   float64   `json:"apt_cache_served_mb,omitempty"`
 }
@@ -49,9 +53,10 @@ func (r *Row) addRun(took time.Duration, c cpuUse) {
 func (r *Row) finish() {
 	r.Median = median(r.WallMS)
 	r.CPUMedian = median(r.CPUMS)
-	r.CPUPerHost = 0
+	r.CPUPerHost, r.LabCPUPerHost = 0, 0
 	if r.Hosts > 0 {
 		r.CPUPerHost = r.CPUMedian / float64(r.Hosts)
+		r.LabCPUPerHost = median(r.LabCPUMS) / float64(r.Hosts)
 	}
 }
 
@@ -83,7 +88,7 @@ func msStr(ms float64) string {
 
 // table renders rows as a Markdown table (also readable in a terminal).
 func table(rows []Row) string {
-	head := []string{"tool", "operation", "hosts", "wall (median)", "CPU user+sys (median)", "CPU/host", "runs", "round trips/host (max / mean)", "packages", "own time", "changes", "note"}
+	head := []string{"tool", "operation", "hosts", "wall (median)", "CPU user+sys (median)", "CPU/host", "lab hosts' CPU/host", "runs", "round trips/host (max / mean)", "packages", "own time", "changes", "note"}
 	lines := [][]string{head}
 	for _, r := range rows {
 		rt := "-"
@@ -100,7 +105,11 @@ func table(rows []Row) string {
 		if r.CPUPerHost > 0 {
 			perHost = fmt.Sprintf("%.1f ms", r.CPUPerHost)
 		}
-		lines = append(lines, []string{r.Tool, r.Op, strconv.Itoa(r.Hosts), secs(r.Median), msStr(r.CPUMedian), perHost, strconv.Itoa(len(r.WallMS)), rt, pkg, own, strconv.Itoa(r.Changes), r.Note})
+		labHost := "-"
+		if r.LabCPUPerHost > 0 {
+			labHost = fmt.Sprintf("%.0f ms", r.LabCPUPerHost)
+		}
+		lines = append(lines, []string{r.Tool, r.Op, strconv.Itoa(r.Hosts), secs(r.Median), msStr(r.CPUMedian), perHost, labHost, strconv.Itoa(len(r.WallMS)), rt, pkg, own, strconv.Itoa(r.Changes), r.Note})
 	}
 	w := make([]int, len(head))
 	for _, l := range lines {
