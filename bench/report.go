@@ -35,8 +35,8 @@ type Row struct {
 	// subtracted), one per repetition, and its median per host in the run.
 	LabCPUMS      []float64 `json:"lab_hosts_cpu_ms,omitempty"`
 	LabCPUPerHost float64   `json:"lab_hosts_cpu_ms_per_host,omitempty"`
-	MirrorMB   float64   `json:"apt_cache_mirror_mb,omitempty"`
-	ServedMB   float64   `json:"apt_cache_served_mb,omitempty"`
+	MirrorMB      float64   `json:"apt_cache_mirror_mb,omitempty"`
+	ServedMB      float64   `json:"apt_cache_served_mb,omitempty"`
 }
 
 // addRun records one repetition's wall time and CPU.
