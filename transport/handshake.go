@@ -14,7 +14,28 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-var handshakeSlots = make(chan struct{}, MaxConcurrentHandshakes)
+// handshakeSlots bounds the handshakes in flight to each sshd (address:port),
+// not in the process: MaxStartups is per sshd, and every host behind a
+// ProxyJump bastion handshakes with the bastion first, so a bastion gets
+// MaxConcurrentHandshakes at a time while 100 direct hosts all handshake at
+// once (a process-wide cap of 10 made a 100-host fleet on a 50 ms network
+// wait ten handshake times in line).
+var handshakeSlots = struct {
+	sync.Mutex
+	byAddr map[string]chan struct{}
+}{byAddr: map[string]chan struct{}{}}
+
+// slotsFor is the handshake semaphore of the sshd at addr.
+func slotsFor(addr string) chan struct{} {
+	handshakeSlots.Lock()
+	defer handshakeSlots.Unlock()
+	c := handshakeSlots.byAddr[addr]
+	if c == nil {
+		c = make(chan struct{}, MaxConcurrentHandshakes)
+		handshakeSlots.byAddr[addr] = c
+	}
+	return c
+}
 
 // handshake connects to ep (directly, or through prev) and authenticates.
 func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpoint, hk *hostKeyDB, auth *authSource) (*ssh.Client, error) {
@@ -24,12 +45,13 @@ func (t *SSHTransport) handshake(ctx context.Context, prev *ssh.Client, ep endpo
 		return nil, auth.fail(fmt.Sprintf("ssh %s@%s: no SSH key to authenticate with: no ssh-agent keys (SSH_AUTH_SOCK) and no usable identity file (~/.ssh/id_ed25519, id_ecdsa, id_rsa, inventory or ssh_config IdentityFile)", ep.user, addr), nil)
 	}
 
+	slots := slotsFor(addr)
 	select {
-	case handshakeSlots <- struct{}{}:
+	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("ssh %s@%s: waiting for a handshake slot: %w", ep.user, addr, ctx.Err())
 	}
-	defer func() { <-handshakeSlots }()
+	defer func() { <-slots }()
 
 	// sshd drops connections beyond MaxStartups before sending its banner
 	// (and may still count a just-authenticated one): retry those.

@@ -36,9 +36,9 @@ type SSHConfig struct {
 }
 
 const (
-	// MaxConcurrentHandshakes bounds the SSH handshakes in flight in this
-	// process (sshd's MaxStartups defaults to 10, and a ProxyJump bastion
-	// sees every handshake).
+	// MaxConcurrentHandshakes bounds the SSH handshakes in flight to one
+	// sshd (its MaxStartups defaults to 10, and a ProxyJump bastion sees
+	// every host's handshake).
 	MaxConcurrentHandshakes = 10
 
 	defaultConnectTimeout = 10 * time.Second

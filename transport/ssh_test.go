@@ -281,23 +281,33 @@ func TestSSHCloseAndConnectErrors(t *testing.T) {
 }
 
 func TestSSHHandshakeLimiter(t *testing.T) {
-	if cap(handshakeSlots) != 10 || MaxConcurrentHandshakes != 10 {
-		t.Fatalf("handshake limit is %d, want 10", cap(handshakeSlots))
-	}
 	isolateSSHEnv(t)
 	s := startSSHDWith(t, sshdOptions{})
-	// Fill every slot: a dial waits, then gives up with its context.
+	other := startSSHDWith(t, sshdOptions{})
+	cfg := s.Config("queued")
+	slots := slotsFor(net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)))
+	if cap(slots) != 10 || MaxConcurrentHandshakes != 10 {
+		t.Fatalf("handshake limit is %d, want 10", cap(slots))
+	}
+	// Fill every slot of one sshd: a dial to it waits, then gives up with
+	// its context; a dial to another sshd goes ahead.
 	for i := 0; i < MaxConcurrentHandshakes; i++ {
-		handshakeSlots <- struct{}{}
+		slots <- struct{}{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_, err := DialSSH(ctx, s.Config("queued"))
+	_, err := DialSSH(ctx, cfg)
 	cancel()
+	tr, otherErr := DialSSH(context.Background(), other.Config("elsewhere"))
 	for i := 0; i < MaxConcurrentHandshakes; i++ {
-		<-handshakeSlots
+		<-slots
 	}
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "handshake slot") {
 		t.Errorf("dial with no free slot: %v", err)
+	}
+	if otherErr != nil {
+		t.Errorf("a full sshd held up a dial to another: %v", otherErr)
+	} else {
+		tr.Close()
 	}
 	// Many concurrent dials all succeed, at most 10 at a time.
 	var wg sync.WaitGroup
