@@ -1,12 +1,16 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/hadeploy/hadeploy/e2e/lab"
 	"github.com/hadeploy/hadeploy/events"
+	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
+	"github.com/hadeploy/hadeploy/playbooks"
+	"github.com/hadeploy/hadeploy/steps"
 )
 
 func TestScaleInventoryIsValid(t *testing.T) {
@@ -186,5 +190,34 @@ func TestCPUStatUsec(t *testing.T) {
 	r.finish()
 	if r.LabCPUPerHost != 105 {
 		t.Errorf("lab CPU per host = %v, want the median 420 / 4", r.LabCPUPerHost)
+	}
+}
+
+// The Ansible playbook must deploy every file hadeploy manages on the lab
+// (Debian 12), or the comparison is of less work and `hadeploy plan` after
+// it finds changes (it once lacked the six files of the haproxy watcher and
+// the keepalived notify and handover scripts).
+func TestPlaybookCoversEveryManagedFile(t *testing.T) {
+	play, err := os.ReadFile("ansible/site.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := inventory.Load("../" + labInventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := facts.Facts{ID: "debian", VersionID: "12", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"}
+	for _, h := range c.Hosts {
+		for _, s := range playbooks.StepsFor(h) {
+			d, err := s.Desired(steps.Target{Cluster: c, Host: h, Facts: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, file := range d.Files {
+				if !strings.Contains(string(play), file.Path) {
+					t.Errorf("%s: site.yml does not deploy %s (%s)", h.Name, file.Path, s.Name())
+				}
+			}
+		}
 	}
 }
