@@ -7,10 +7,7 @@ import (
 
 	"github.com/hadeploy/hadeploy/e2e/lab"
 	"github.com/hadeploy/hadeploy/events"
-	"github.com/hadeploy/hadeploy/facts"
 	"github.com/hadeploy/hadeploy/inventory"
-	"github.com/hadeploy/hadeploy/playbooks"
-	"github.com/hadeploy/hadeploy/steps"
 )
 
 func TestScaleInventoryIsValid(t *testing.T) {
@@ -206,18 +203,16 @@ func TestPlaybookCoversEveryManagedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := facts.Facts{ID: "debian", VersionID: "12", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"}
-	for _, h := range c.Hosts {
-		for _, s := range playbooks.StepsFor(h) {
-			d, err := s.Desired(steps.Target{Cluster: c, Host: h, Facts: f})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, file := range d.Files {
-				if !strings.Contains(string(play), file.Path) {
-					t.Errorf("%s: site.yml does not deploy %s (%s)", h.Name, file.Path, s.Name())
-				}
-			}
+	files, err := managedFiles(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no managed files")
+	}
+	for _, mf := range files {
+		if !strings.Contains(string(play), mf.path) {
+			t.Errorf("%s: site.yml does not deploy %s", mf.host, mf.path)
 		}
 	}
 }

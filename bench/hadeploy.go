@@ -170,41 +170,57 @@ func (b *bench) hadeployV(ctx context.Context, args ...string) (string, error) {
 	return fmt.Sprintf("remote programs per host: %s (log: bench/noop-apply-v.log)", remotePrograms(string(out))), err
 }
 
-// collectFiles copies every file hadeploy manages on each host (as the steps
-// compute them for Debian) from the hadeploy-applied hosts into
-// dir/<host>/<abs path>, for the Ansible playbook.
-func collectFiles(ctx context.Context, c *inventory.Cluster, dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
+// managedFile is one file hadeploy manages on a lab host.
+type managedFile struct{ host, path string }
+
+// managedFiles are the files hadeploy manages on each lab host, as the steps
+// compute them for Debian 12 (the lab's release): what the Ansible playbook
+// must deploy too.
+func managedFiles(c *inventory.Cluster) ([]managedFile, error) {
 	f := facts.Facts{ID: "debian", VersionID: "12", Family: facts.FamilyDebian, PkgMgr: "apt", Init: "systemd"}
-	n := 0
+	var out []managedFile
 	for _, h := range c.Hosts {
 		for _, s := range playbooks.StepsFor(h) {
 			d, err := s.Desired(steps.Target{Cluster: c, Host: h, Facts: f})
 			if err != nil {
-				return err
+				return nil, fmt.Errorf("%s: step %s: %w", h.Name, s.Name(), err)
 			}
 			for _, file := range d.Files {
-				out, err := lab.Exec(ctx, h.Name, "base64", "-w0", file.Path)
-				if err != nil {
-					return err
-				}
-				data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(out)))
-				if err != nil {
-					return fmt.Errorf("%s:%s: %w", h.Name, file.Path, err)
-				}
-				p := filepath.Join(dir, h.Name, file.Path)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					return err
-				}
-				if err := os.WriteFile(p, data, 0o600); err != nil {
-					return err
-				}
-				n++
+				out = append(out, managedFile{h.Name, file.Path})
 			}
 		}
 	}
+	return out, nil
+}
+
+// collectFiles copies every managed file from the hadeploy-applied hosts
+// into dir/<host>/<abs path>, for the Ansible playbook.
+func collectFiles(ctx context.Context, c *inventory.Cluster, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	files, err := managedFiles(c)
+	if err != nil {
+		return err
+	}
+	for _, mf := range files {
+		out, err := lab.Exec(ctx, mf.host, "base64", "-w0", mf.path)
+		if err != nil {
+			return err
+		}
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(out)))
+		if err != nil {
+			return fmt.Errorf("%s:%s: %w", mf.host, mf.path, err)
+		}
+		p := filepath.Join(dir, mf.host, mf.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			return err
+		}
+	}
+	n := len(files)
 	logf("copied %d rendered file(s) from the hosts into %s", n, dir)
 	return nil
 }

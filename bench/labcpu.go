@@ -38,11 +38,7 @@ func cpuStatUsec(s string) (int64, bool) {
 // labCPUUsec is the CPU every lab host used so far, in µs; ok is false when
 // there is no cgroup v2 hierarchy or no host cgroup.
 func labCPUUsec() (int64, bool) {
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return 0, false
-	}
-	root := cgroup2Root(string(mi))
+	root := cgroup2RootHere()
 	if root == "" {
 		return 0, false
 	}

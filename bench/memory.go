@@ -64,6 +64,16 @@ func pssKB(smapsRollup string) int64 {
 	return n
 }
 
+// cgroup2RootHere is where this process's mount namespace has the cgroup v2
+// hierarchy ("" when it has none).
+func cgroup2RootHere() string {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	return cgroup2Root(string(mi))
+}
+
 // cgroup2Root is where this mount namespace has the cgroup v2 hierarchy
 // (the lab's per-host cgroups live in it), from mountinfo text.
 func cgroup2Root(mountinfo string) string {
@@ -110,8 +120,7 @@ func labMemory(stage string, hosts []string, availBeforeKB int64) LabMemory {
 	if len(hosts) > 0 && availBeforeKB > 0 {
 		m.AvailDropPerHost = mb(availBeforeKB-now) / float64(len(hosts))
 	}
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	root := cgroup2Root(string(mi))
+	root := cgroup2RootHere()
 	if root == "" {
 		m.Note = "no cgroup v2 hierarchy mounted here: PSS per host not measured"
 		return m
